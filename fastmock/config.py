@@ -1,0 +1,257 @@
+"""Configuration: one frozen Config, built from defaults, a TOML file, the environment and flags.
+
+Every option follows one naming rule: the TOML key ``response_text`` is the flag
+``--response-text`` and the environment variable ``FASTMOCK_RESPONSE_TEXT``. Precedence is
+flag > environment > file > default. Per-model settings live in ``[models."<id>"]`` tables and
+override the global content and pacing options for that model only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+Mode = Literal["canned", "echo", "lorem"]
+Kind = Literal["chat", "reasoning", "embedding", "rerank"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+ENV_PREFIX = "FASTMOCK_"
+
+DEFAULT_RESPONSE_TEXT = (
+    "Hello! This is fastmock, a mock of the OpenAI API. "
+    "This reply is canned, so your client, proxy or load test can be measured without a model."
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message is one line, fit for a user."""
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One option: its TOML key, value type, default, and limits."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    per_model: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+MiB = 1024 * 1024
+
+OPTIONS: tuple[Option, ...] = (
+    Option("host", str, "127.0.0.1", "address to listen on"),
+    Option("port", int, 8080, "TCP port to listen on (0 picks a free one)", minimum=0,
+           maximum=65535),
+    Option("mode", str, "canned", "what replies say: the canned text, an echo of the last "
+           "user message, or deterministic lorem text", choices=get_args(Mode), per_model=True),
+    Option("response_text", str, DEFAULT_RESPONSE_TEXT, "the canned reply (mode canned)",
+           per_model=True),
+    Option("lorem_tokens", int, 128, "length of a lorem reply, in tokens (mode lorem)",
+           minimum=1, maximum=1_000_000, per_model=True),
+    Option("ttft_ms", float, 0.0, "time to first token, in milliseconds", minimum=0,
+           maximum=3_600_000, per_model=True),
+    Option("itl_ms", float, 0.0, "inter-token latency: the pause between chunks, in milliseconds",
+           minimum=0, maximum=600_000, per_model=True),
+    Option("tokens_per_chunk", int, 1, "tokens carried by one streamed chunk", minimum=1,
+           maximum=100_000, per_model=True),
+    Option("delay_nonstream", bool, True, "make non-streaming replies wait as long as the stream "
+           "would have taken", per_model=True),
+    Option("strict_models", bool, False, "answer 404 model_not_found for model names that are "
+           "not served (by default any name is accepted)"),
+    Option("max_body_bytes", int, 16 * MiB, "largest request body accepted (413 above it)",
+           minimum=1024, maximum=1024 * MiB),
+    Option("max_header_bytes", int, 32 * 1024, "largest request head accepted (431 above it)",
+           minimum=1024, maximum=16 * MiB),
+    Option("shutdown_grace_s", float, 10.0, "on SIGTERM/SIGINT, how long in-flight replies may "
+           "run before they are cut", minimum=0, maximum=3600),
+    Option("log_level", str, "info", "how much the server logs", choices=get_args(LogLevel)),
+)
+
+OPTION_BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
+PER_MODEL_OPTIONS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.per_model)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """A served model: its identity and the settings that differ from the global ones."""
+
+    id: str
+    kind: Kind = "chat"
+    owned_by: str = "fastmock"
+    created: int = 1_700_000_000
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: Built-in models, listed by GET /v1/models. Any other name is accepted too unless
+#: strict_models is set. Each preset stands for a kind of route it accepts.
+PRESET_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec("gpt-4o-mini", owned_by="openai"),
+    ModelSpec("gpt-4o", owned_by="openai"),
+    ModelSpec("gpt-4.1-mini", owned_by="openai"),
+    ModelSpec("gpt-3.5-turbo", owned_by="openai"),
+    ModelSpec("mock-gpt-3.5-turbo"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every setting of one server run. Built once by :func:`load`; never mutated."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    mode: Mode = "canned"
+    response_text: str = DEFAULT_RESPONSE_TEXT
+    lorem_tokens: int = 128
+    ttft_ms: float = 0.0
+    itl_ms: float = 0.0
+    tokens_per_chunk: int = 1
+    delay_nonstream: bool = True
+    strict_models: bool = False
+    max_body_bytes: int = 16 * MiB
+    max_header_bytes: int = 32 * 1024
+    shutdown_grace_s: float = 10.0
+    log_level: LogLevel = "info"
+    models: tuple[ModelSpec, ...] = PRESET_MODELS
+    config_file: str | None = None
+
+    def model_setting(self, spec: ModelSpec | None, name: str) -> Any:
+        """The value of a per-model option for ``spec``: its override, else the global value."""
+        if spec is not None and name in spec.overrides:
+            return spec.overrides[name]
+        return getattr(self, name)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce(opt: Option, value: Any, origin: str) -> Any:
+    """Turn ``value`` (a string from env/flags, or a TOML value) into the option's type."""
+    where = f"{origin}: {opt.name}"
+    if opt.type is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ConfigError(f"{where} must be true or false, not {value!r}")
+    if opt.type is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be an integer, not {value!r}")
+        try:
+            result: Any = int(value) if isinstance(value, (int, str)) else None
+        except ValueError:
+            result = None
+        if result is None:
+            raise ConfigError(f"{where} must be an integer, not {value!r}")
+    elif opt.type is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be a number, not {value!r}")
+        try:
+            result = float(value) if isinstance(value, (int, float, str)) else None
+        except ValueError:
+            result = None
+        if result is None or result != result or result in (float("inf"), float("-inf")):
+            raise ConfigError(f"{where} must be a finite number, not {value!r}")
+    else:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, not {value!r}")
+        result = value
+    if opt.choices and result not in opt.choices:
+        raise ConfigError(f"{where} must be one of {', '.join(opt.choices)}, not {result!r}")
+    if opt.minimum is not None and result < opt.minimum:
+        raise ConfigError(f"{where} must be at least {opt.minimum:g}, not {result!r}")
+    if opt.maximum is not None and result > opt.maximum:
+        raise ConfigError(f"{where} must be at most {opt.maximum:g}, not {result!r}")
+    return result
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _models_from_file(table: Any, path: str) -> tuple[ModelSpec, ...]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: models must be a table of [models.\"<id>\"] tables")
+    presets = {m.id: m for m in PRESET_MODELS}
+    for model_id, settings in table.items():
+        if not isinstance(settings, dict):
+            raise ConfigError(f"{path}: models.{model_id} must be a table")
+        base = presets.get(model_id, ModelSpec(model_id))
+        presets[model_id] = model_spec(model_id, settings, f"{path}: models.{model_id}", base)
+    return tuple(presets.values())
+
+
+def model_spec(model_id: str, settings: Mapping[str, Any], origin: str,
+               base: ModelSpec | None = None) -> ModelSpec:
+    """Build a ModelSpec from a settings table (TOML, or later the admin API)."""
+    if not model_id or len(model_id) > 256:
+        raise ConfigError(f"{origin}: a model id must have 1 to 256 characters")
+    base = base or ModelSpec(model_id)
+    kind, owned_by, created = base.kind, base.owned_by, base.created
+    overrides = dict(base.overrides)
+    for key, value in settings.items():
+        if key == "kind":
+            if value not in get_args(Kind):
+                raise ConfigError(f"{origin}: kind must be one of {', '.join(get_args(Kind))}")
+            kind = value
+        elif key == "owned_by":
+            if not isinstance(value, str):
+                raise ConfigError(f"{origin}: owned_by must be a string")
+            owned_by = value
+        elif key in OPTION_BY_NAME and OPTION_BY_NAME[key].per_model:
+            overrides[key] = _coerce(OPTION_BY_NAME[key], value, origin)
+        else:
+            allowed = ["kind", "owned_by"] + [o.name for o in PER_MODEL_OPTIONS]
+            raise ConfigError(f"{origin}: unknown key {key!r} (known: {', '.join(allowed)})")
+    return ModelSpec(model_id, kind, owned_by, created, overrides)
+
+
+def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None,
+         config_file: str | None = None) -> Config:
+    """Merge default < file < environment < flags into a validated Config.
+
+    ``flags`` holds only the options given on the command line (argparse SUPPRESS defaults).
+    """
+    environ = os.environ if environ is None else environ
+    path = config_file or environ.get(ENV_PREFIX + "CONFIG") or None
+    values: dict[str, Any] = {}
+    models = PRESET_MODELS
+    if path:
+        data = _read_file(path)
+        for key, value in data.items():
+            if key == "models":
+                models = _models_from_file(value, path)
+            elif key in OPTION_BY_NAME:
+                values[key] = _coerce(OPTION_BY_NAME[key], value, path)
+            else:
+                raise ConfigError(f"{path}: unknown option {key!r}")
+    for opt in OPTIONS:
+        if opt.env in environ:
+            values[opt.name] = _coerce(opt, environ[opt.env], opt.env)
+    for name, value in flags.items():
+        opt = OPTION_BY_NAME[name]
+        values[name] = _coerce(opt, value, opt.flag)
+    return dataclasses.replace(Config(), **values, models=models, config_file=path)

@@ -1,0 +1,109 @@
+"""Everything that becomes bytes on the wire: header sets, error bodies, ids, the ticking clock.
+
+Bodies and SSE frames for canned content are built once per model profile (see ``routes``); this
+module holds the pieces they share. Nothing here touches a transport.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from email.utils import formatdate
+
+import orjson
+
+from .reply import Header, Reply
+
+SERVER = (b"server", b"fastmock")
+
+JSON_HEADERS: tuple[Header, ...] = (
+    (b"content-type", b"application/json"),
+    SERVER,
+)
+
+SSE_HEADERS: tuple[Header, ...] = (
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    # Tell nginx-style proxies in front of us not to buffer the stream.
+    (b"x-accel-buffering", b"no"),
+    SERVER,
+)
+
+
+class Clock:
+    """Wall-clock values that change once a second: the Date header and ``created``.
+
+    The server calls :meth:`tick` once a second (uvicorn's ``on_tick``), so no response
+    formats a date or reads the wall clock.
+    """
+
+    __slots__ = ("date", "unix", "unix_bytes")
+
+    def __init__(self) -> None:
+        self.date = b""
+        self.unix = 0
+        self.unix_bytes = b"0"
+        self.tick()
+
+    def tick(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self.unix = int(now)
+        self.unix_bytes = b"%d" % self.unix
+        self.date = formatdate(now, usegmt=True).encode()
+
+
+CLOCK = Clock()
+
+
+class Ids:
+    """Unique, cheap ids: a per-process random prefix and a counter, no per-request RNG."""
+
+    __slots__ = ("_prefix", "_next")
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(6).hex().encode()
+        self._next = itertools.count(1).__next__
+
+    def new(self) -> bytes:
+        return b"%s%012x" % (self._prefix, self._next())
+
+
+IDS = Ids()
+
+
+def json_reply(status: int, obj: object) -> Reply:
+    """A JSON reply for anything not on a hot path (models list, errors)."""
+    return Reply(status, JSON_HEADERS, orjson.dumps(obj))
+
+
+def error_body(message: str, type_: str, param: str | None = None,
+               code: str | None = None) -> bytes:
+    return orjson.dumps({"error": {"message": message, "type": type_, "param": param,
+                                   "code": code}})
+
+
+def error_reply(status: int, message: str, type_: str = "invalid_request_error",
+                param: str | None = None, code: str | None = None,
+                extra: tuple[Header, ...] = ()) -> Reply:
+    """An OpenAI-style error: ``{"error": {"message", "type", "param", "code"}}``."""
+    return Reply(status, JSON_HEADERS + extra, error_body(message, type_, param, code))
+
+
+REASONS: dict[int, bytes] = {
+    100: b"Continue", 200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found",
+    405: b"Method Not Allowed", 408: b"Request Timeout", 413: b"Content Too Large",
+    429: b"Too Many Requests", 431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error", 501: b"Not Implemented", 503: b"Service Unavailable",
+}
+
+
+def raw_response(reply: Reply, date: bytes, close: bool) -> bytes:
+    """Serialise a whole fixed reply by hand, for paths where h11 cannot (a broken request)."""
+    lines = [b"HTTP/1.1 %d %s" % (reply.status, REASONS.get(reply.status, b"Unknown"))]
+    lines += [b"%s: %s" % kv for kv in reply.headers]
+    lines.append(b"date: " + date)
+    lines.append(b"content-length: %d" % len(reply.body))
+    if close:
+        lines.append(b"connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n" + reply.body

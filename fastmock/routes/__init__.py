@@ -1,0 +1,78 @@
+"""The route table: (path, method) -> endpoint. Every path also answers without ``/v1``.
+
+Endpoints are pure functions of (request, app state) returning a Reply; they raise ``Invalid``
+with a ready error reply for bad input. Nothing here touches a transport.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from urllib.parse import unquote
+
+from ..frames import error_reply
+from ..reply import Reply
+from ..state import App
+from . import chat, health, models
+from .common import Invalid, Request
+
+log = logging.getLogger("fastmock")
+
+Handler = Callable[[Request, App], Reply]
+ItemHandler = Callable[[Request, App, str], Reply]
+
+#: Exact paths, after the optional ``/v1`` prefix is removed.
+ROUTES: dict[str, dict[bytes, Handler]] = {
+    "/chat/completions": {b"POST": chat.handle},
+    "/models": {b"GET": models.list_models},
+    "/health": {b"GET": health.health},
+    "/healthz": {b"GET": health.health},
+}
+
+#: Paths that end in an item id (which may itself contain slashes, like "org/model").
+PREFIX_ROUTES: tuple[tuple[str, dict[bytes, ItemHandler]], ...] = (
+    ("/models/", {b"GET": models.retrieve}),
+)
+
+
+def canonical_path(target: bytes) -> str:
+    """The request path without query string and without a leading ``/v1``."""
+    path = target.split(b"?", 1)[0].decode("latin-1")
+    if path.startswith("/v1/"):
+        path = path[3:]
+    return path
+
+
+def route(req: Request, app: App) -> Reply:
+    """Answer one complete request. Never raises: every failure becomes an error reply."""
+    method = b"GET" if req.method == b"HEAD" else req.method
+    path = canonical_path(req.target)
+    try:
+        table = ROUTES.get(path)
+        if table is not None:
+            handler = table.get(method)
+            if handler is not None:
+                return handler(req, app)
+            return _wrong_method(req, table)
+        for prefix, items in PREFIX_ROUTES:
+            if path.startswith(prefix) and len(path) > len(prefix):
+                item = items.get(method)
+                if item is None:
+                    return _wrong_method(req, items)
+                return item(req, app, unquote(path[len(prefix):]))
+    except Invalid as exc:
+        return exc.reply
+    except Exception:  # a bug must cost one 500, never the connection or the server
+        log.exception("error while answering %s %s", req.method.decode(), req.target.decode(
+            "latin-1"))
+        return error_reply(500, "The server had an error while processing your request.",
+                           "server_error")
+    return error_reply(404, f"Invalid URL ({req.method.decode('latin-1')} "
+                            f"{req.target.decode('latin-1')})")
+
+
+def _wrong_method(req: Request, table: dict[bytes, Handler] | dict[bytes, ItemHandler]) -> Reply:
+    allow = b", ".join(sorted(table))
+    return error_reply(405, f"Invalid method for URL ({req.method.decode('latin-1')} "
+                            f"{req.target.decode('latin-1')}). Allowed: {allow.decode()}.",
+                       extra=((b"allow", allow),))

@@ -1,0 +1,131 @@
+"""Request type and the validation helpers every endpoint shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..frames import error_reply
+from ..reply import Header, Reply
+
+
+@dataclass(slots=True)
+class Request:
+    """A complete request, as the protocol hands it to the router."""
+
+    method: bytes
+    target: bytes
+    headers: list[Header]
+    body: bytes = b""
+
+
+class Invalid(Exception):
+    """Raised by validation; carries the OpenAI-style error reply to send."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.status)
+        self.reply = reply
+
+
+def invalid(message: str, param: str | None = None, code: str | None = None,
+            status: int = 400, type_: str = "invalid_request_error") -> Invalid:
+    return Invalid(error_reply(status, message, type_, param, code))
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """Decode a request body that must be a JSON object."""
+    if not body:
+        raise invalid("We could not parse the JSON body of your request: the body is empty. "
+                      "The OpenAI API expects a JSON payload.")
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise invalid("We could not parse the JSON body of your request: "
+                      f"{exc.msg} (line {exc.lineno} column {exc.colno}). "
+                      "The OpenAI API expects a JSON payload.") from None
+    if not isinstance(obj, dict):
+        raise invalid("The request body must be a JSON object, not "
+                      f"{_json_type(obj)}.")
+    return obj
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def want_str(obj: dict[str, Any], key: str, required: bool = False,
+             param: str | None = None) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise invalid(f"Missing required parameter: '{param or key}'.", param or key,
+                          "missing_required_parameter")
+        return None
+    if not isinstance(value, str):
+        raise invalid(f"Invalid type for '{param or key}': expected a string, but got "
+                      f"{_json_type(value)} instead.", param or key, "invalid_type")
+    return value
+
+
+def want_bool(obj: dict[str, Any], key: str, default: bool = False,
+              param: str | None = None) -> bool:
+    value = obj.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise invalid(f"Invalid type for '{param or key}': expected a boolean, but got "
+                      f"{_json_type(value)} instead.", param or key, "invalid_type")
+    return value
+
+
+def want_int(obj: dict[str, Any], key: str, lo: int, hi: int,
+             param: str | None = None) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    name = param or key
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise invalid(f"Invalid type for '{name}': expected an integer, but got "
+                          f"{_json_type(value)} instead.", name, "invalid_type")
+    if not lo <= value <= hi:
+        raise invalid(f"Invalid '{name}': {value} is out of range; it must be between {lo} "
+                      f"and {hi}.", name, "integer_out_of_range")
+    return value
+
+
+def want_number(obj: dict[str, Any], key: str, lo: float, hi: float) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise invalid(f"Invalid type for '{key}': expected a number, but got "
+                      f"{_json_type(value)} instead.", key, "invalid_type")
+    if not lo <= value <= hi:
+        raise invalid(f"Invalid '{key}': {value} is out of range; it must be between {lo:g} "
+                      f"and {hi:g}.", key, "decimal_out_of_range")
+    return float(value)
+
+
+def want_dict(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise invalid(f"Invalid type for '{key}': expected an object, but got "
+                      f"{_json_type(value)} instead.", key, "invalid_type")
+    return value

@@ -1,0 +1,100 @@
+"""Loop setup, the listening socket, the once-a-second tick, signals and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+from .config import Config
+from .frames import CLOCK
+from .protocol import Connections, H11Protocol
+from .scheduler import Scheduler
+from .state import App
+
+log = logging.getLogger("fastmock")
+
+#: Listen backlog: load tests open thousands of connections at once (nginx uses 511, Go 4096).
+BACKLOG = 4096
+
+
+def _start_ticker(loop: asyncio.AbstractEventLoop) -> None:
+    """Refresh the Date header and ``created`` just after each wall-clock second."""
+
+    def tick() -> None:
+        now = time.time()
+        CLOCK.tick(now)
+        loop.call_later(1.0 - (now % 1.0) + 0.001, tick)
+
+    tick()
+
+
+def startup_line(config: Config, app: App, host: str, port: int) -> str:
+    names = ", ".join(app.profiles) or "none"
+    others = "only these" if config.strict_models else "any other name accepted too"
+    return (f"fastmock listening on http://{host}:{port}/v1 (h11) | models: {names} "
+            f"({others}) | press Ctrl+C to stop")
+
+
+async def serve(config: Config, on_ready: Callable[[str], None] | None = None) -> int:
+    """Run the server until SIGTERM or SIGINT; return the process exit code."""
+    loop = asyncio.get_running_loop()
+    app = App(config)
+    scheduler = Scheduler(time.monotonic, loop.call_later)
+    connections = Connections()
+    _start_ticker(loop)
+    try:
+        server = await loop.create_server(
+            lambda: H11Protocol(app, scheduler, connections),
+            config.host, config.port, backlog=BACKLOG, reuse_address=True)
+    except OSError as exc:
+        print(f"fastmock: error: cannot listen on {config.host}:{config.port}: {exc.strerror}",
+              file=sys.stderr)
+        return 1
+    port = server.sockets[0].getsockname()[1]
+    line = startup_line(config, app, config.host, port)
+    print(line, flush=True)
+    if on_ready is not None:
+        on_ready(line)
+
+    stop = asyncio.Event()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals > 1:
+            log.warning("second signal: exiting at once")
+            for proto in list(connections.open):
+                if proto.transport is not None:
+                    proto.transport.abort()
+            sys.exit(1)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    await stop.wait()
+    await shutdown(server, connections, scheduler, config.shutdown_grace_s)
+    return 0
+
+
+async def shutdown(server: asyncio.Server, connections: Connections, scheduler: Scheduler,
+                   grace: float) -> None:
+    """Stop accepting, close idle connections, let replies in flight finish within ``grace``."""
+    server.close()
+    log.info("shutting down: %d replies in flight, grace %.1fs", scheduler.pending(), grace)
+    deadline = time.monotonic() + grace
+    while True:
+        for proto in list(connections.open):
+            if proto.stream is None and proto.transport is not None:
+                proto.transport.close()
+        if not connections.open or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.02)
+    for proto in list(connections.open):
+        if proto.transport is not None:
+            proto.transport.abort()
+    await asyncio.sleep(0)
