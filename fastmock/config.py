@@ -142,9 +142,11 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _coerce(opt: Option, value: Any, origin: str) -> Any:
-    """Turn ``value`` (a string from env/flags, or a TOML value) into the option's type."""
-    where = f"{origin}: {opt.name}"
+def _coerce(opt: Option, value: Any, where: str) -> Any:
+    """Turn ``value`` (a string from env/flags, or a TOML value) into the option's type.
+
+    ``where`` names the value for error messages: a flag, a variable, or "file: key".
+    """
     if opt.type is bool:
         if isinstance(value, bool):
             return value
@@ -222,7 +224,7 @@ def model_spec(model_id: str, settings: Mapping[str, Any], origin: str,
                 raise ConfigError(f"{origin}: owned_by must be a string")
             owned_by = value
         elif key in OPTION_BY_NAME and OPTION_BY_NAME[key].per_model:
-            overrides[key] = _coerce(OPTION_BY_NAME[key], value, origin)
+            overrides[key] = _coerce(OPTION_BY_NAME[key], value, f"{origin}.{key}")
         else:
             allowed = ["kind", "owned_by"] + [o.name for o in PER_MODEL_OPTIONS]
             raise ConfigError(f"{origin}: unknown key {key!r} (known: {', '.join(allowed)})")
@@ -245,7 +247,7 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None,
             if key == "models":
                 models = _models_from_file(value, path)
             elif key in OPTION_BY_NAME:
-                values[key] = _coerce(OPTION_BY_NAME[key], value, path)
+                values[key] = _coerce(OPTION_BY_NAME[key], value, f"{path}: {key}")
             else:
                 raise ConfigError(f"{path}: unknown option {key!r}")
     for opt in OPTIONS:

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fastmock import content, tokens
+
+
+@given(st.text())
+def test_tokens_join_back_to_the_text(text: str) -> None:
+    assert "".join(tokens.split(text)) == text
+    assert tokens.count(text) == len(tokens.split(text))
+
+
+def test_token_rule_examples() -> None:
+    assert tokens.split("Hello, world!") == ["Hello", ",", " world", "!"]
+    assert tokens.split("extraordinarily") == ["extraord", "inarily"]
+    assert tokens.split("in 2026") == ["in", " 202", "6"]
+    assert tokens.split("你好") == ["你", "好"]
+    assert tokens.split("a  b") == ["a", " ", " b"]
+
+
+def test_prompt_estimate_counts_framing() -> None:
+    # 2 messages: 4 framing tokens each, plus 3 for the reply primer.
+    assert tokens.estimate_chat_prompt(["hi", "Hello world"], 2) == 1 + 2 + 8 + 3
+
+
+def test_lorem_is_deterministic_and_exact() -> None:
+    a = content.lorem(50)
+    assert a == content.lorem(50)
+    assert len(a) == 50
+    assert content.lorem(50, seed=1) != a
+    assert content.lorem(10) == a[:10]
+    text = "".join(a)
+    assert text[0].isupper() and "." in text
+
+
+def test_last_user_text_handles_parts() -> None:
+    msgs = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "x"},
+            {"role": "user", "content": [{"type": "text", "text": "a"},
+                                         {"type": "image_url", "image_url": {"url": "u"}},
+                                         {"type": "text", "text": "b"}]}]
+    assert content.last_user_text(msgs) == "ab"
+    assert content.last_user_text([{"role": "system", "content": "s"}]) == ""
