@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 Mode = Literal["canned", "echo", "lorem"]
+Jitter = Literal["normal", "lognormal"]
+HttpImpl = Literal["auto", "h11", "httptools"]
 Kind = Literal["chat", "reasoning", "embedding", "rerank"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -69,10 +71,20 @@ OPTIONS: tuple[Option, ...] = (
            maximum=3_600_000, per_model=True),
     Option("itl_ms", float, 0.0, "inter-token latency: the pause between chunks, in milliseconds",
            minimum=0, maximum=600_000, per_model=True),
+    Option("itl_jitter_ms", float, 0.0, "spread of the inter-token latency (standard deviation, "
+           "in milliseconds); a pause is never negative", minimum=0, maximum=600_000,
+           per_model=True),
+    Option("itl_jitter_dist", str, "normal", "shape of the spread: normal (clipped at 0) or "
+           "lognormal (mean itl_ms, right-skewed like real models)", choices=get_args(Jitter),
+           per_model=True),
     Option("tokens_per_chunk", int, 1, "tokens carried by one streamed chunk", minimum=1,
            maximum=100_000, per_model=True),
     Option("delay_nonstream", bool, True, "make non-streaming replies wait as long as the stream "
            "would have taken", per_model=True),
+    Option("http", str, "auto", "HTTP implementation: h11 (the reference), httptools (faster, "
+           "from the fast extra), or auto (httptools when installed)", choices=get_args(HttpImpl)),
+    Option("stats_interval_s", float, 10.0, "how often the log reports pacing lateness (0: never)",
+           minimum=0, maximum=86400),
     Option("strict_models", bool, False, "answer 404 model_not_found for model names that are "
            "not served (by default any name is accepted)"),
     Option("max_body_bytes", int, 16 * MiB, "largest request body accepted (413 above it)",
@@ -121,8 +133,12 @@ class Config:
     lorem_tokens: int = 128
     ttft_ms: float = 0.0
     itl_ms: float = 0.0
+    itl_jitter_ms: float = 0.0
+    itl_jitter_dist: Jitter = "normal"
     tokens_per_chunk: int = 1
     delay_nonstream: bool = True
+    http: HttpImpl = "auto"
+    stats_interval_s: float = 10.0
     strict_models: bool = False
     max_body_bytes: int = 16 * MiB
     max_header_bytes: int = 32 * 1024
@@ -256,4 +272,16 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None,
     for name, value in flags.items():
         opt = OPTION_BY_NAME[name]
         values[name] = _coerce(opt, value, opt.flag)
-    return dataclasses.replace(Config(), **values, models=models, config_file=path)
+    config = dataclasses.replace(Config(), **values, models=models, config_file=path)
+    for spec in (None, *config.models):
+        check_model(config, spec)
+    return config
+
+
+def check_model(config: Config, spec: ModelSpec | None) -> None:
+    """Rules that join several options, for the global settings (None) or one model."""
+    if (config.model_setting(spec, "itl_jitter_ms") > 0
+            and config.model_setting(spec, "itl_jitter_dist") == "lognormal"
+            and config.model_setting(spec, "itl_ms") == 0):
+        where = f"model {spec.id}" if spec else "itl_jitter_dist"
+        raise ConfigError(f"{where}: a lognormal spread needs itl_ms > 0 (it is the mean)")

@@ -19,9 +19,13 @@ class Plan:
     ttft: float
     itl: float
     head_first: bool = True
+    #: With jitter: the offset of every step, drawn once when the reply is planned.
+    offsets: list[float] | None = None
 
     def due(self, k: int) -> float:
         """Offset of step ``k`` from the start, in seconds (absolute, so errors never add up)."""
+        if self.offsets is not None:
+            return self.offsets[k]
         return self.ttft + k * self.itl
 
     @property

@@ -49,7 +49,10 @@ class Stream:
 
 
 class Stats:
-    """Lateness counters, reported at /stats and in the log."""
+    """Pacing counters: lateness of every step sent, and streams by fate.
+
+    Reported at GET /stats and in the log. A step is late by ``now - due`` when it is written.
+    """
 
     __slots__ = ("steps", "late_1ms", "late_10ms", "worst_late", "active", "started",
                  "finished", "cancelled", "parked")
@@ -66,7 +69,20 @@ class Stats:
         self.parked = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {
+            "streams": {"active": self.active, "started": self.started,
+                        "finished": self.finished, "cancelled": self.cancelled,
+                        "parked_by_back_pressure": self.parked},
+            "steps_sent": self.steps,
+            "late_over_1ms": self.late_1ms,
+            "late_over_10ms": self.late_10ms,
+            "worst_late_ms": round(self.worst_late * 1000.0, 3),
+        }
+
+    def summary(self) -> str:
+        return (f"pacing: {self.active} streams active, {self.steps} steps sent, "
+                f"{self.late_1ms} late >1ms, {self.late_10ms} late >10ms, "
+                f"worst {self.worst_late * 1000.0:.1f}ms")
 
 
 TimerFactory = Callable[[float, Callable[[], None]], Any]

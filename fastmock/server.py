@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from .config import Config
 from .frames import CLOCK
-from .protocol import Connections, H11Protocol
+from .protocol import BaseProtocol, Connections
+from .protocol_h11 import H11Protocol
 from .scheduler import Scheduler
 from .state import App
 
@@ -32,30 +33,68 @@ def _start_ticker(loop: asyncio.AbstractEventLoop) -> None:
     tick()
 
 
-def startup_line(config: Config, app: App, host: str, port: int) -> str:
+def _start_stats_log(loop: asyncio.AbstractEventLoop, scheduler: Scheduler,
+                     interval: float) -> None:
+    """Log the pacing counters every ``interval`` seconds while streams have been sent."""
+    last = -1
+
+    def report() -> None:
+        nonlocal last
+        stats = scheduler.stats
+        if stats.steps != last:
+            last = stats.steps
+            log.info(stats.summary())
+        loop.call_later(interval, report)
+
+    loop.call_later(interval, report)
+
+
+def protocol_class(http: str) -> type[BaseProtocol]:
+    """The handler for ``--http``: h11, httptools, or auto (httptools when installed)."""
+    if http == "h11":
+        return H11Protocol
+    try:
+        from .protocol_httptools import HttpToolsProtocol
+    except ImportError:
+        if http == "httptools":
+            raise RuntimeError("--http httptools needs the httptools package: "
+                               "pip install 'fastmock[fast]'") from None
+        return H11Protocol
+    return HttpToolsProtocol
+
+
+def startup_line(config: Config, app: App, host: str, port: int, http: str) -> str:
     names = ", ".join(app.profiles) or "none"
     others = "only these" if config.strict_models else "any other name accepted too"
-    return (f"fastmock listening on http://{host}:{port}/v1 (h11) | models: {names} "
+    return (f"fastmock listening on http://{host}:{port}/v1 ({http}) | models: {names} "
             f"({others}) | press Ctrl+C to stop")
 
 
 async def serve(config: Config, on_ready: Callable[[str], None] | None = None) -> int:
     """Run the server until SIGTERM or SIGINT; return the process exit code."""
     loop = asyncio.get_running_loop()
-    app = App(config)
     scheduler = Scheduler(time.monotonic, loop.call_later)
+    app = App(config, scheduler.stats)
     connections = Connections()
+    try:
+        handler = protocol_class(config.http)
+    except RuntimeError as exc:
+        print(f"fastmock: error: {exc}", file=sys.stderr)
+        return 2
     _start_ticker(loop)
+    if config.stats_interval_s > 0:
+        _start_stats_log(loop, scheduler, config.stats_interval_s)
     try:
         server = await loop.create_server(
-            lambda: H11Protocol(app, scheduler, connections),
+            lambda: handler(app, scheduler, connections),
             config.host, config.port, backlog=BACKLOG, reuse_address=True)
     except OSError as exc:
         print(f"fastmock: error: cannot listen on {config.host}:{config.port}: {exc.strerror}",
               file=sys.stderr)
         return 1
     port = server.sockets[0].getsockname()[1]
-    line = startup_line(config, app, config.host, port)
+    http = "h11" if handler is H11Protocol else "httptools"
+    line = startup_line(config, app, config.host, port, http)
     print(line, flush=True)
     if on_ready is not None:
         on_ready(line)

@@ -6,13 +6,33 @@ changes), so that nothing per request resolves settings or re-tokenizes canned t
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import dataclass, field
+from itertools import accumulate, islice
 from typing import Any
 
 import orjson
 
 from . import content, tokens
 from .config import Config, Kind, Mode, ModelSpec
+from .reply import Plan
+from .scheduler import Stats
+
+#: Jittered pauses are drawn at startup into a pool this long; each stream reads a slice of it
+#: from a random start, so planning a jittered stream costs a slice and a running sum.
+GAP_POOL = 1 << 16
+
+
+def gap_pool(itl: float, spread: float, dist: str, seed: int = 0) -> list[float]:
+    """Inter-token pauses with mean about ``itl`` and standard deviation ``spread``, all >= 0."""
+    rng = random.Random(seed)
+    if dist == "lognormal":
+        sigma2 = math.log(1.0 + (spread / itl) ** 2)
+        mu = math.log(itl) - sigma2 / 2.0
+        sigma = math.sqrt(sigma2)
+        return [rng.lognormvariate(mu, sigma) for _ in range(GAP_POOL)]
+    return [max(0.0, rng.gauss(itl, spread)) for _ in range(GAP_POOL)]
 
 
 @dataclass(slots=True)
@@ -26,12 +46,30 @@ class Profile:
     itl: float
     tokens_per_chunk: int
     delay_nonstream: bool
+    #: Jittered pauses (empty without jitter), twice over so a slice never wraps.
+    gaps: list[float] = field(default_factory=list)
     #: Route modules keep their precomputed bytes here, keyed as they need (bounded by them).
     cache: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> Kind:
         return self.spec.kind
+
+    def plan(self, steps: list[bytes]) -> Plan:
+        """Pace ``steps`` as a stream of this model: step k at ttft + k*itl (+ jitter)."""
+        if not self.gaps or len(steps) < 2:
+            return Plan(steps, self.ttft, self.itl)
+        start = random.randrange(GAP_POOL)
+        offsets = list(accumulate(islice(self.gaps, start, start + len(steps) - 1),
+                                  initial=self.ttft))
+        return Plan(steps, self.ttft, self.itl, offsets=offsets)
+
+    def delayed(self, body: bytes, steps: int) -> Plan | None:
+        """A whole reply held back as long as a stream of ``steps`` steps would take, if any."""
+        if not self.delay_nonstream:
+            return None
+        wait = self.plan([b""] * steps).duration
+        return Plan([body], wait, 0.0, head_first=False) if wait > 0 else None
 
 
 def build_profile(config: Config, spec: ModelSpec) -> Profile:
@@ -40,24 +78,45 @@ def build_profile(config: Config, spec: ModelSpec) -> Profile:
         text_tokens = content.lorem(config.model_setting(spec, "lorem_tokens"))
     else:
         text_tokens = tokens.split(config.model_setting(spec, "response_text"))
+    itl = config.model_setting(spec, "itl_ms") / 1000.0
+    spread = config.model_setting(spec, "itl_jitter_ms") / 1000.0
+    dist = config.model_setting(spec, "itl_jitter_dist")
+    gaps = gap_pool(itl, spread, dist) * 2 if spread > 0 else []
     return Profile(
         spec=spec,
         mode=mode,
         text_tokens=text_tokens,
         ttft=config.model_setting(spec, "ttft_ms") / 1000.0,
-        itl=config.model_setting(spec, "itl_ms") / 1000.0,
+        itl=itl,
         tokens_per_chunk=config.model_setting(spec, "tokens_per_chunk"),
         delay_nonstream=config.model_setting(spec, "delay_nonstream"),
+        gaps=gaps,
     )
+
+
+class Counters:
+    """Traffic counters the protocol bumps and GET /stats reads."""
+
+    __slots__ = ("requests", "connections_open", "connections_total", "protocol_errors")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.connections_open = 0
+        self.connections_total = 0
+        self.protocol_errors = 0
 
 
 class App:
     """Routes' view of the server: immutable config plus the current model registry."""
 
-    __slots__ = ("config", "profiles", "default_profile", "models_body", "model_bodies")
+    __slots__ = ("config", "profiles", "default_profile", "models_body", "model_bodies",
+                 "counters", "pacing")
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, pacing: Stats | None = None) -> None:
         self.config = config
+        self.counters = Counters()
+        #: The scheduler's counters, read by GET /stats.
+        self.pacing = pacing or Stats()
         self.profiles: dict[str, Profile] = {}
         self.default_profile = build_profile(config, ModelSpec("*"))
         self.models_body = b""

@@ -18,7 +18,8 @@ import h11
 import orjson
 
 from fastmock.config import Config
-from fastmock.protocol import Connections, H11Protocol
+from fastmock.protocol import BaseProtocol, Connections
+from fastmock.protocol_h11 import H11Protocol
 from fastmock.scheduler import Scheduler
 from fastmock.state import App
 
@@ -78,14 +79,16 @@ class Rig:
     """A protocol wired to a fake transport and a hand-driven scheduler on a fake clock."""
 
     config: Config = field(default_factory=Config)
+    handler: type[BaseProtocol] = H11Protocol
     clock: FakeClock = field(default_factory=FakeClock)
+    peer: tuple[str, int] = ("127.0.0.1", 50000)
 
     def __post_init__(self) -> None:
-        self.app = App(self.config)
         self.scheduler = Scheduler(self.clock, None)
+        self.app = App(self.config, self.scheduler.stats)
         self.connections = Connections()
-        self.transport = FakeTransport()
-        self.proto = H11Protocol(self.app, self.scheduler, self.connections)
+        self.transport = FakeTransport(self.peer)
+        self.proto = self.handler(self.app, self.scheduler, self.connections)
         self.proto.connection_made(self.transport)  # type: ignore[arg-type]
 
     def feed(self, data: bytes) -> bytes:

@@ -135,3 +135,44 @@ def test_one_timer_rearmed_only_for_an_earlier_due(clock: FakeClock) -> None:
     assert len(armed) == 1                      # 100 streams, one timer
     sched.start(sink, Plan(steps(1), ttft=0.1, itl=0.0))
     assert len(armed) == 2 and armed[0][1].cancelled and armed[1][0] == pytest.approx(0.1)
+
+
+def test_jitter_pool_is_never_negative_and_has_the_asked_spread() -> None:
+    import statistics
+
+    from fastmock.state import gap_pool
+
+    normal = gap_pool(0.02, 0.005, "normal")
+    assert min(normal) >= 0
+    assert statistics.fmean(normal) == pytest.approx(0.02, rel=0.02)
+    assert statistics.pstdev(normal) == pytest.approx(0.005, rel=0.05)
+    wide = gap_pool(0.002, 0.01, "normal")   # clipped at zero, never negative
+    assert min(wide) == 0.0
+    lognormal = gap_pool(0.02, 0.01, "lognormal")
+    assert min(lognormal) > 0
+    assert statistics.fmean(lognormal) == pytest.approx(0.02, rel=0.03)
+    assert statistics.pstdev(lognormal) == pytest.approx(0.01, rel=0.1)
+    assert statistics.median(lognormal) < statistics.fmean(lognormal)   # right-skewed
+
+
+def test_jittered_plans_keep_absolute_offsets() -> None:
+    from fastmock.config import Config, ModelSpec
+    from fastmock.state import build_profile
+
+    profile = build_profile(Config(ttft_ms=100, itl_ms=20, itl_jitter_ms=5), ModelSpec("m"))
+    plan = profile.plan([b"x"] * 50)
+    assert plan.offsets is not None and len(plan.offsets) == 50
+    assert plan.due(0) == pytest.approx(0.1)
+    assert all(b >= a for a, b in zip(plan.offsets, plan.offsets[1:], strict=False))
+    gaps = [b - a for a, b in zip(plan.offsets, plan.offsets[1:], strict=False)]
+    assert len(set(gaps)) > 10                      # it does vary
+    assert profile.plan([b"x"] * 50).offsets != plan.offsets   # and differs per stream
+    delayed = profile.delayed(b"body", 50)
+    assert delayed is not None and 0.1 + 49 * 0.01 < delayed.duration < 0.1 + 49 * 0.03
+
+
+def test_lognormal_needs_a_mean() -> None:
+    from fastmock.config import ConfigError, load
+
+    with pytest.raises(ConfigError, match="lognormal spread needs itl_ms > 0"):
+        load({"itl_jitter_ms": "5", "itl_jitter_dist": "lognormal"}, environ={})

@@ -51,8 +51,10 @@ def test_fragmented_request(server: Server) -> None:
         assert resp.status == 200
 
 
-def test_disconnects_mid_stream_do_not_disturb_others() -> None:
-    with running_server("--itl-ms", "20", "--mode", "lorem", "--lorem-tokens", "50") as server:
+@pytest.mark.parametrize("http", ["h11", "httptools"])
+def test_disconnects_mid_stream_do_not_disturb_others(http: str) -> None:
+    with running_server("--itl-ms", "20", "--mode", "lorem", "--lorem-tokens", "50",
+                        "--http", http) as server:
         quitters = []
         for _ in range(20):
             sock = connect(server)
@@ -68,8 +70,11 @@ def test_disconnects_mid_stream_do_not_disturb_others() -> None:
             out = recv_until(keeper, b"[DONE]")
             (resp,) = parse_responses(out)
             assert resp.body.count(b"data: {") == 1 + 50 + 1   # role, tokens, finish
-        with urllib.request.urlopen(server.base + "/health", timeout=5) as r:
-            assert r.status == 200
+        with urllib.request.urlopen(server.base + "/stats", timeout=5) as r:
+            stats = json.loads(r.read())
+        assert stats["pacing"]["streams"]["active"] == 0
+        assert stats["pacing"]["streams"]["cancelled"] == 20
+        assert stats["connections"]["open"] == 1   # this request's own
 
 
 @pytest.mark.parametrize("payload", [b"\x16\x03\x01\x02\x00", b"GET / HTTP/9.9\r\n\r\n",

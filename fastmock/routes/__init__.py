@@ -13,7 +13,7 @@ from urllib.parse import unquote
 from ..frames import error_reply
 from ..reply import Reply
 from ..state import App
-from . import chat, health, models
+from . import chat, health, models, stats
 from .common import Invalid, Request
 
 log = logging.getLogger("fastmock")
@@ -27,6 +27,7 @@ ROUTES: dict[str, dict[bytes, Handler]] = {
     "/models": {b"GET": models.list_models},
     "/health": {b"GET": health.health},
     "/healthz": {b"GET": health.health},
+    "/stats": {b"GET": stats.stats},
 }
 
 #: Paths that end in an item id (which may itself contain slashes, like "org/model").

@@ -14,7 +14,7 @@ import orjson
 
 from .. import content, tokens
 from ..frames import CLOCK, IDS, JSON_HEADERS, SSE_HEADERS
-from ..reply import Plan, Reply
+from ..reply import Reply
 from ..state import App, Profile
 from .common import (
     Request,
@@ -176,13 +176,9 @@ def handle(req: Request, app: App) -> Reply:
             steps[-1] += head + b'],"usage":' + usage + b"}\n\n" + DONE
         else:
             steps[-1] += DONE
-        return Reply(200, SSE_HEADERS, plan=Plan(steps, profile.ttft, profile.itl))
+        return Reply(200, SSE_HEADERS, plan=profile.plan(steps))
 
     out = (b'{"id":"chatcmpl-%s","object":"chat.completion","created":%s,"model":%s,'
            b'"choices":%s,"usage":%s,"service_tier":"default",%s}'
            % (ident, CLOCK.unix_bytes, model_json, pieces.choices, usage, FINGERPRINT))
-    if profile.delay_nonstream:
-        wait = profile.ttft + (len(pieces.step_tails) - 1) * profile.itl
-        if wait > 0:
-            return Reply(200, JSON_HEADERS, plan=Plan([out], wait, 0.0, head_first=False))
-    return Reply(200, JSON_HEADERS, out)
+    return Reply(200, JSON_HEADERS, out, plan=profile.delayed(out, len(pieces.step_tails)))

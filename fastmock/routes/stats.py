@@ -1,0 +1,18 @@
+"""GET /stats: pacing lateness and traffic counters, as JSON (not a hot path)."""
+
+from __future__ import annotations
+
+from ..frames import json_reply
+from ..reply import Reply
+from ..state import App
+from .common import Request
+
+
+def stats(req: Request, app: App) -> Reply:
+    c = app.counters
+    return json_reply(200, {
+        "requests": c.requests,
+        "connections": {"open": c.connections_open, "total": c.connections_total},
+        "protocol_errors": c.protocol_errors,
+        "pacing": app.pacing.as_dict(),
+    })
