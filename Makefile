@@ -4,14 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint install clean
+.PHONY: run test install clean bench bench-locust bench-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[fast]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
@@ -29,6 +29,23 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff check fastmock tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+## wrk and nginx for the benchmarks (Debian/Ubuntu; needs root).
+bench-tools:
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq wrk nginx-light)
+
+## Every benchmark side by side (about 5 minutes); writes bench/RESULTS.md.
+bench: $(VENV)/.installed-bench bench-tools
+	$(BIN)/python bench/run.py $(ARGS)
+
+## The Locust suite alone, headless against a local fastmock; CSV and HTML in bench/out/.
+bench-locust: $(VENV)/.installed-bench
+	$(BIN)/python bench/locust_run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

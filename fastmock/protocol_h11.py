@@ -10,11 +10,39 @@ import h11
 
 from .frames import CLOCK, REASONS
 from .protocol import BaseProtocol, Connections
-from .reply import Reply
+from .reply import Header, Reply
 from .routes import route
 from .routes.common import Request
 from .scheduler import Scheduler
 from .state import App
+
+_EOM = h11.EndOfMessage()   # events are immutable: one serves every reply
+
+#: Response events are validated by h11 when built; replies of one shape and length within one
+#: Date tick share one event, so h11 validates each shape once a second, not per reply.
+_responses: dict[tuple[int, tuple[Header, ...], int | None, bool], h11.Response] = {}
+_responses_date = b""
+RESPONSE_CACHE_LIMIT = 1024
+
+
+def response_event(reply: Reply, length: int | None) -> h11.Response:
+    global _responses_date
+    date = CLOCK.date
+    if date is not _responses_date or len(_responses) >= RESPONSE_CACHE_LIMIT:
+        _responses.clear()
+        _responses_date = date
+    key = (reply.status, reply.headers, length, reply.close)
+    event = _responses.get(key)
+    if event is None:
+        headers = [*reply.headers, (b"date", date)]
+        if length is not None:
+            headers.append((b"content-length", b"%d" % length))
+        if reply.close:
+            headers.append((b"connection", b"close"))
+        event = h11.Response(status_code=reply.status, headers=headers,
+                             reason=REASONS.get(reply.status, b""))
+        _responses[key] = event
+    return event
 
 
 class H11Protocol(BaseProtocol):
@@ -130,38 +158,28 @@ class H11Protocol(BaseProtocol):
 
     # -- framing -------------------------------------------------------------------------------
 
-    def _response(self, reply: Reply, length: int | None) -> h11.Response:
-        headers = list(reply.headers)
-        headers.append((b"date", CLOCK.date))
-        if length is not None:
-            headers.append((b"content-length", b"%d" % length))
-        if reply.close:
-            headers.append((b"connection", b"close"))
-        return h11.Response(status_code=reply.status, headers=headers,
-                            reason=REASONS.get(reply.status, b""))
-
     def _write_whole(self, reply: Reply, body: bytes) -> None:
         conn = self.conn
-        out = [conn.send(self._response(reply, len(body)))]
+        out = [conn.send(response_event(reply, len(body)))]
         if body and not self._head_only:
             out.append(conn.send(h11.Data(data=body)))
-        out.append(conn.send(h11.EndOfMessage()))
+        out.append(conn.send(_EOM))
         self._write(b"".join(o for o in out if o))
 
     def _write_head(self, reply: Reply, data: bytes, last: bool) -> None:
         conn = self.conn
-        out = [conn.send(self._response(reply, None))]
+        out = [conn.send(response_event(reply, None))]
         if data and not self._head_only:
             out.append(conn.send(h11.Data(data=data)))
         if last:
-            out.append(conn.send(h11.EndOfMessage()))
+            out.append(conn.send(_EOM))
         self._write(b"".join(o for o in out if o))
 
     def _write_data(self, data: bytes, last: bool) -> None:
         conn = self.conn
         out = conn.send(h11.Data(data=data)) if not self._head_only else b""
         if last:
-            out = (out or b"") + (conn.send(h11.EndOfMessage()) or b"")
+            out = (out or b"") + (conn.send(_EOM) or b"")
         self._write(out or b"")
 
     def _end_cycle(self) -> None:

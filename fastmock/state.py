@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import accumulate, islice
 from typing import Any
@@ -16,6 +17,7 @@ import orjson
 
 from . import content, tokens
 from .config import Config, Kind, Mode, ModelSpec
+from .errors import Invalid
 from .reply import Plan
 from .scheduler import Stats
 
@@ -50,6 +52,11 @@ class Profile:
     gaps: list[float] = field(default_factory=list)
     #: Route modules keep their precomputed bytes here, keyed as they need (bounded by them).
     cache: dict[Any, Any] = field(default_factory=dict)
+    #: Whether replies of this model wait at all (set once, read per request).
+    paced: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.paced = self.ttft > 0 or self.itl > 0 or bool(self.gaps)
 
     @property
     def kind(self) -> Kind:
@@ -66,9 +73,13 @@ class Profile:
 
     def delayed(self, body: bytes, steps: int) -> Plan | None:
         """A whole reply held back as long as a stream of ``steps`` steps would take, if any."""
-        if not self.delay_nonstream:
+        if not self.delay_nonstream or not self.paced:
             return None
-        wait = self.plan([b""] * steps).duration
+        if self.gaps and steps > 1:
+            start = random.randrange(GAP_POOL)
+            wait = self.ttft + sum(islice(self.gaps, start, start + steps - 1))
+        else:
+            wait = self.ttft + (steps - 1) * self.itl
         return Plan([body], wait, 0.0, head_first=False) if wait > 0 else None
 
 
@@ -106,17 +117,24 @@ class Counters:
         self.protocol_errors = 0
 
 
+#: Request bodies up to this size are memoized (load tests replay the same few bodies).
+MEMO_MAX_BODY = 16 * 1024
+MEMO_LIMIT = 1024
+
+
 class App:
     """Routes' view of the server: immutable config plus the current model registry."""
 
     __slots__ = ("config", "profiles", "default_profile", "models_body", "model_bodies",
-                 "counters", "pacing")
+                 "counters", "pacing", "memo")
 
     def __init__(self, config: Config, pacing: Stats | None = None) -> None:
         self.config = config
         self.counters = Counters()
         #: The scheduler's counters, read by GET /stats.
         self.pacing = pacing or Stats()
+        #: (route, body) -> what the route prepared from it; see ``prepared``.
+        self.memo: dict[tuple[str, bytes], Any] = {}
         self.profiles: dict[str, Profile] = {}
         self.default_profile = build_profile(config, ModelSpec("*"))
         self.models_body = b""
@@ -126,10 +144,31 @@ class App:
     def set_models(self, specs: tuple[ModelSpec, ...] | list[ModelSpec]) -> None:
         """Replace the served models and rebuild everything precomputed from them."""
         self.profiles = {s.id: build_profile(self.config, s) for s in specs}
+        self.memo.clear()
         objects = {s.id: {"id": s.id, "object": "model", "created": s.created,
                           "owned_by": s.owned_by} for s in specs}
         self.models_body = orjson.dumps({"object": "list", "data": list(objects.values())})
         self.model_bodies = {k: orjson.dumps(v) for k, v in objects.items()}
+
+    def prepared(self, route: str, body: bytes, prepare: Callable[[bytes, App], Any]) -> Any:
+        """``prepare(body, app)``, memoized by the exact body bytes.
+
+        A route splits its work into ``prepare`` (parse, validate, pick precomputed pieces: a
+        pure function of the body and the models) and a per-request render (id, time, pacing).
+        An ``Invalid`` from prepare is memoized as its error reply. Small bodies only, bounded.
+        """
+        key = (route, body)
+        found = self.memo.get(key)
+        if found is None:
+            try:
+                found = prepare(body, self)
+            except Invalid as exc:
+                found = exc.reply
+            if len(body) <= MEMO_MAX_BODY:
+                if len(self.memo) >= MEMO_LIMIT:
+                    self.memo.clear()
+                self.memo[key] = found
+        return found
 
     def profile(self, model: str) -> Profile | None:
         """The profile serving ``model``; None when strict_models is set and it is unknown."""

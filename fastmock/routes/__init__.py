@@ -36,11 +36,19 @@ PREFIX_ROUTES: tuple[tuple[str, dict[bytes, ItemHandler]], ...] = (
 )
 
 
+_paths: dict[bytes, str] = {}
+
+
 def canonical_path(target: bytes) -> str:
-    """The request path without query string and without a leading ``/v1``."""
-    path = target.split(b"?", 1)[0].decode("latin-1")
-    if path.startswith("/v1/"):
-        path = path[3:]
+    """The request path without query string and without a leading ``/v1`` (remembered)."""
+    path = _paths.get(target)
+    if path is None:
+        path = target.split(b"?", 1)[0].decode("latin-1")
+        if path.startswith("/v1/"):
+            path = path[3:]
+        if len(_paths) >= 4096:
+            _paths.clear()
+        _paths[target] = path
     return path
 
 

@@ -136,8 +136,21 @@ def prompt_tokens(messages: list[dict[str, Any]]) -> int:
         (content.message_text(m.get("content")) for m in messages), len(messages))
 
 
-def handle(req: Request, app: App) -> Reply:
-    body = json_object(req.body)
+@dataclass(slots=True)
+class Prepared:
+    """What a chat request body decides, apart from the reply's identity and timing."""
+
+    profile: Profile
+    pieces: ChatPieces
+    usage: bytes
+    model_json: bytes
+    stream: bool
+    include_usage: bool
+
+
+def prepare(raw: bytes, app: App) -> Prepared:
+    """Parse and validate a chat body and pick its precomputed pieces (memoized per body)."""
+    body = json_object(raw)
     model = want_str(body, "model", required=True)
     assert model is not None
     messages = _messages(body)
@@ -165,20 +178,33 @@ def handle(req: Request, app: App) -> Reply:
     else:
         pieces = _pieces(profile, profile.text_tokens, limit, n, include_usage, cacheable=True)
     usage = usage_bytes(prompt_tokens(messages), pieces.completion_tokens)
-    model_json = orjson.dumps(model)
-    ident = IDS.new()
+    return Prepared(profile, pieces, usage, orjson.dumps(model), stream, include_usage)
 
-    if stream:
+
+def render(p: Prepared) -> Reply:
+    """The reply for one request: a fresh id and ``created`` spliced into prepared bytes."""
+    ident = IDS.new()
+    if p.stream:
         head = (b'data: {"id":"chatcmpl-%s","object":"chat.completion.chunk","created":%s,'
-                b'"model":%s,%s,"choices":[' % (ident, CLOCK.unix_bytes, model_json, FINGERPRINT))
-        steps = [head.join(tails) for tails in pieces.step_tails]
-        if include_usage:
-            steps[-1] += head + b'],"usage":' + usage + b"}\n\n" + DONE
+                b'"model":%s,%s,"choices":[' % (ident, CLOCK.unix_bytes, p.model_json,
+                                               FINGERPRINT))
+        steps = [head.join(tails) for tails in p.pieces.step_tails]
+        if p.include_usage:
+            steps[-1] += head + b'],"usage":' + p.usage + b"}\n\n" + DONE
         else:
             steps[-1] += DONE
-        return Reply(200, SSE_HEADERS, plan=profile.plan(steps))
-
+        return Reply(200, SSE_HEADERS, plan=p.profile.plan(steps))
     out = (b'{"id":"chatcmpl-%s","object":"chat.completion","created":%s,"model":%s,'
            b'"choices":%s,"usage":%s,"service_tier":"default",%s}'
-           % (ident, CLOCK.unix_bytes, model_json, pieces.choices, usage, FINGERPRINT))
-    return Reply(200, JSON_HEADERS, out, plan=profile.delayed(out, len(pieces.step_tails)))
+           % (ident, CLOCK.unix_bytes, p.model_json, p.pieces.choices, p.usage, FINGERPRINT))
+    if p.profile.paced:
+        return Reply(200, JSON_HEADERS, out,
+                     plan=p.profile.delayed(out, len(p.pieces.step_tails)))
+    return Reply(200, JSON_HEADERS, out)
+
+
+def handle(req: Request, app: App) -> Reply:
+    prepared = app.prepared("chat", req.body, prepare)
+    if type(prepared) is Reply:
+        return prepared
+    return render(prepared)

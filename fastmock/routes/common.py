@@ -7,8 +7,11 @@ from typing import Any
 
 import orjson
 
-from ..frames import error_reply
-from ..reply import Header, Reply
+from ..errors import Invalid, invalid
+from ..reply import Header
+
+__all__ = ["Invalid", "Request", "invalid", "json_object", "want_bool", "want_dict", "want_int",
+           "want_number", "want_str"]
 
 
 @dataclass(slots=True)
@@ -19,19 +22,6 @@ class Request:
     target: bytes
     headers: list[Header]
     body: bytes = b""
-
-
-class Invalid(Exception):
-    """Raised by validation; carries the OpenAI-style error reply to send."""
-
-    def __init__(self, reply: Reply) -> None:
-        super().__init__(reply.status)
-        self.reply = reply
-
-
-def invalid(message: str, param: str | None = None, code: str | None = None,
-            status: int = 400, type_: str = "invalid_request_error") -> Invalid:
-    return Invalid(error_reply(status, message, type_, param, code))
 
 
 def json_object(body: bytes) -> dict[str, Any]:
