@@ -31,7 +31,7 @@ def main() -> None:
     peer.start()
     try:
         import subprocess
-        subprocess.run(LOAD_CORE + [PY, "-m", "locust", "-f", str(BENCH / "locustfile.py"),
+        subprocess.run([*LOAD_CORE, PY, "-m", "locust", "-f", str(BENCH / "locustfile.py"),
                                     "--headless", "-u", str(args.users), "-r", str(args.users),
                                     "-t", f"{args.seconds}s", "--host", peer.base,
                                     "--csv", str(OUT / "locust"), "--html",

@@ -186,7 +186,7 @@ def main() -> None:
     p.add_argument("--itl-ms", type=float, default=20.0, help="the server's itl, for errors")
     p.add_argument("--model", default="gpt-4o-mini")
     args = p.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     random.seed(0)
     out = uvloop.run(run(args.port, args.streams, args.seconds, args.tokens, args.model,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -201,6 +200,8 @@ def _coerce(opt: Option, value: Any, where: str) -> Any:
 
 
 def _read_file(path: str) -> dict[str, Any]:
+    import tomllib  # only when a file is given: it costs startup time
+
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)

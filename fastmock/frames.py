@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from email.utils import formatdate
 
 import orjson
 
@@ -31,6 +30,18 @@ SSE_HEADERS: tuple[Header, ...] = (
 )
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(now: float) -> bytes:
+    """RFC 9110 IMF-fixdate, e.g. ``Sun, 06 Nov 1994 08:49:37 GMT`` (no email.utils import)."""
+    t = time.gmtime(now)
+    return b"%s, %02d %s %04d %02d:%02d:%02d GMT" % (
+        _DAYS[t.tm_wday].encode(), t.tm_mday, _MONTHS[t.tm_mon - 1].encode(), t.tm_year,
+        t.tm_hour, t.tm_min, t.tm_sec)
+
+
 class Clock:
     """Wall-clock values that change once a second: the Date header and ``created``.
 
@@ -50,7 +61,7 @@ class Clock:
         now = time.time() if now is None else now
         self.unix = int(now)
         self.unix_bytes = b"%d" % self.unix
-        self.date = formatdate(now, usegmt=True).encode()
+        self.date = http_date(now)
 
 
 CLOCK = Clock()

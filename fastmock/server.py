@@ -12,7 +12,6 @@ from collections.abc import Callable
 from .config import Config
 from .frames import CLOCK
 from .protocol import BaseProtocol, Connections
-from .protocol_h11 import H11Protocol
 from .scheduler import Scheduler
 from .state import App
 
@@ -51,16 +50,18 @@ def _start_stats_log(loop: asyncio.AbstractEventLoop, scheduler: Scheduler,
 
 def protocol_class(http: str) -> type[BaseProtocol]:
     """The handler for ``--http``: h11, httptools, or auto (httptools when installed)."""
-    if http == "h11":
-        return H11Protocol
-    try:
-        from .protocol_httptools import HttpToolsProtocol
-    except ImportError:
-        if http == "httptools":
-            raise RuntimeError("--http httptools needs the httptools package: "
-                               "pip install 'fastmock[fast]'") from None
-        return H11Protocol
-    return HttpToolsProtocol
+    if http != "h11":
+        # Imported only when chosen: each parser costs startup time the other does not need.
+        try:
+            from .protocol_httptools import HttpToolsProtocol
+        except ImportError:
+            if http == "httptools":
+                raise RuntimeError("--http httptools needs the httptools package: "
+                                   "pip install 'fastmock[fast]'") from None
+        else:
+            return HttpToolsProtocol
+    from .protocol_h11 import H11Protocol
+    return H11Protocol
 
 
 def startup_line(config: Config, app: App, host: str, port: int, http: str) -> str:
@@ -93,7 +94,7 @@ async def serve(config: Config, on_ready: Callable[[str], None] | None = None) -
               file=sys.stderr)
         return 1
     port = server.sockets[0].getsockname()[1]
-    http = "h11" if handler is H11Protocol else "httptools"
+    http = "httptools" if handler.__name__ == "HttpToolsProtocol" else "h11"
     line = startup_line(config, app, config.host, port, http)
     print(line, flush=True)
     if on_ready is not None:

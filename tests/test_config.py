@@ -96,3 +96,12 @@ def test_cli_error_exits_2_without_traceback() -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip() == "fastmock: error: --port must be at least 0, not -5"
     assert "Traceback" not in proc.stderr
+
+
+def test_http_date_format() -> None:
+    from email.utils import formatdate
+
+    from fastmock.frames import http_date
+
+    for t in (0.0, 784111777.0, 1795344000.5, 951782400.0):   # incl. a leap day
+        assert http_date(t) == formatdate(t, usegmt=True).encode()
