@@ -5,8 +5,8 @@ is a raw ``asyncio.Protocol`` per connection on uvloop that only counts SSE even
 connection sends a streaming chat request, reads it to the end, and sends the next one, until
 the run ends. It reports:
 
-- TTFT: request sent -> first read carrying an SSE event;
-- ITL: the gap between consecutive reads that carry events (a server step, as written);
+- TTFT: request sent -> first read carrying a token (a content delta);
+- ITL: the gap between consecutive reads that carry tokens (a server step, as written);
 - its own lag: how late a 5 ms ticker on the client's loop wakes up, so that a slow client is
   never mistaken for a slow server.
 
@@ -29,6 +29,7 @@ from typing import Any
 import uvloop
 
 now = time.perf_counter
+CONTENT = b'"delta":{"content":'
 
 
 def request_bytes(port: int, model: str, tokens: int) -> bytes:
@@ -82,8 +83,9 @@ class StreamConn(asyncio.Protocol):
         events = seen.count(b"\n\n") - self.tail.count(b"\n\n")
         self.tail = seen[-64:]
         r = self.results
-        if events:
-            r.events += events
+        r.events += events
+        # Time only reads that carry a token (a content delta), not the role chunk alone.
+        if events and CONTENT in data:
             if t >= self.measure_from:
                 if self.first:
                     r.ttft.append(t - self.sent)

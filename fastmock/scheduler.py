@@ -149,13 +149,18 @@ class Scheduler:
         self.tick()
 
     def tick(self) -> float | None:
-        """Send everything due now; return the next due time (None when idle)."""
+        """Send everything due now; return the next due time (None when idle).
+
+        The hot loop of the whole server under streaming load: due times are computed inline
+        (no method calls per step), and the heap key of a stream is its next step's due time.
+        """
         now = self._clock()
         horizon = now + EARLY
         heap = self._heap
         stats = self.stats
+        pop = heapq.heappop
         while heap and heap[0][0] <= horizon:
-            _, _, stream = heapq.heappop(heap)
+            due, _, stream = pop(heap)
             if not stream.alive:
                 continue
             sink = stream.sink
@@ -166,11 +171,13 @@ class Scheduler:
                 continue
             plan = stream.plan
             steps = plan.steps
-            last_index = len(steps) - 1
-            first = stream.index
-            index = first
+            count = len(steps)
+            offsets = plan.offsets
+            base = stream.start + plan.ttft
+            itl = plan.itl
+            first = index = stream.index
             while True:
-                late = now - (stream.start + plan.due(index))
+                late = now - due
                 if late > 0.001:
                     stats.late_1ms += 1
                     if late > 0.01:
@@ -178,19 +185,23 @@ class Scheduler:
                     if late > stats.worst_late:
                         stats.worst_late = late
                 index += 1
-                if index > last_index or stream.start + plan.due(index) > horizon:
+                if index == count:
+                    break
+                due = (stream.start + offsets[index]) if offsets is not None \
+                    else base + index * itl
+                if due > horizon:
                     break
             stream.index = index
             stats.steps += index - first
             data = steps[first] if index == first + 1 else b"".join(steps[first:index])
-            done = index > last_index
-            if done:
+            if index == count:
                 stream.alive = False
                 stats.active -= 1
                 stats.finished += 1
+                sink.deliver(stream, data, True)
             else:
-                heapq.heappush(heap, (stream.next_due(), self._seq(), stream))
-            sink.deliver(stream, data, done)
+                heapq.heappush(heap, (due, self._seq(), stream))
+                sink.deliver(stream, data, False)
         if not heap:
             return None
         due = heap[0][0]
