@@ -205,6 +205,13 @@ def sample_bodies(toml: Path) -> tuple[bytes, bytes]:
         peer.stop()
 
 
+def num(value: Any, digits: int = 2) -> str:
+    """A measured number, or a dash when the run produced none."""
+    if value is None or value != value:
+        return "—"
+    return f"{value:.{digits}f}"
+
+
 def ratio(value: float, ceiling: float) -> str:
     return f"{value / ceiling:.2f}x" if ceiling else "—"
 
@@ -329,7 +336,7 @@ def write_results(rows: dict[str, dict[str, Any]], locust: dict[str, Any],
     for name, row in rows.items():
         tried = row.get("stream_search")
         streams_held = f"{held(tried):,}" if tried else "n/a (cannot pace)"
-        error = f"{tried[0]['itl_abs_error_ms_p99']:.2f}" if tried else "n/a"
+        error = num(tried[0]["itl_abs_error_ms_p99"]) if tried else "n/a"
         chat, top = row["chat"], ceiling["chat"]
         lines.append(
             f"| {name} | {chat['rps']:,.0f} | {ratio(chat['rps'], top['rps'])}"
@@ -358,9 +365,9 @@ def write_results(rows: dict[str, dict[str, Any]], locust: dict[str, Any],
               for r in row.get("stream_search", [])]:
         lines.append(f"| {r['server']} | {r['streams']} | {r['completed_streams']} | "
                      f"{r['errors']} | "
-                     f"{r['itl_ms_p1']:.2f} | {r['itl_ms_p50']:.2f} | {r['itl_ms_p99']:.2f} | "
-                     f"{r['itl_ms_max']:.2f} | {r['ttft_ms_p99']:.2f} | "
-                     f"{r['client_lag_ms_p99']:.2f} |")
+                     f"{num(r['itl_ms_p1'])} | {num(r['itl_ms_p50'])} | {num(r['itl_ms_p99'])} | "
+                     f"{num(r['itl_ms_max'])} | {num(r['ttft_ms_p99'])} | "
+                     f"{num(r['client_lag_ms_p99'])} |")
     pacing = fm["server_stats"]["pacing"]
     lines += [
         "",

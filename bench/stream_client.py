@@ -29,7 +29,8 @@ from typing import Any
 import uvloop
 
 now = time.perf_counter
-CONTENT = b'"delta":{"content":'
+#: A content delta, as compact JSON (fastmock, most servers) or json.dumps' default spacing.
+CONTENT = (b'"delta":{"content":', b'"delta": {"content": ')
 
 
 def request_bytes(port: int, model: str, tokens: int) -> bytes:
@@ -85,7 +86,7 @@ class StreamConn(asyncio.Protocol):
         r = self.results
         r.events += events
         # Time only reads that carry a token (a content delta), not the role chunk alone.
-        if events and CONTENT in data:
+        if events and (CONTENT[0] in data or CONTENT[1] in data):
             if t >= self.measure_from:
                 if self.first:
                     r.ttft.append(t - self.sent)

@@ -17,10 +17,16 @@ from typing import Any, Literal, get_args
 Mode = Literal["canned", "echo", "lorem"]
 Jitter = Literal["normal", "lognormal"]
 HttpImpl = Literal["auto", "h11", "httptools"]
+ReasoningStyle = Literal["reasoning_content", "reasoning", "think_tags"]
 Kind = Literal["chat", "reasoning", "embedding", "rerank"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 ENV_PREFIX = "FASTMOCK_"
+
+DEFAULT_REASONING_TEXT = (
+    "The user wants a reply. I should read the request, think about what a good answer "
+    "contains, and keep it short and clear."
+)
 
 DEFAULT_RESPONSE_TEXT = (
     "Hello! This is fastmock, a mock of the OpenAI API. "
@@ -78,6 +84,18 @@ OPTIONS: tuple[Option, ...] = (
            per_model=True),
     Option("tokens_per_chunk", int, 1, "tokens carried by one streamed chunk", minimum=1,
            maximum=100_000, per_model=True),
+    Option("reasoning_style", str, "reasoning_content", "how reasoning models show their "
+           "reasoning: a reasoning_content field (DeepSeek), a reasoning field (vLLM), or "
+           "<think>...</think> in the content", choices=get_args(ReasoningStyle),
+           per_model=True),
+    Option("reasoning_text", str, DEFAULT_REASONING_TEXT, "the reasoning a reasoning model "
+           "shows before its answer", per_model=True),
+    Option("tool_call_probability", float, 0.0, "with tools and tool_choice auto, the chance "
+           "that the reply is a tool call", minimum=0, maximum=1, per_model=True),
+    Option("embedding_dimensions", int, 1536, "size of an embedding model's vectors",
+           minimum=1, maximum=16384, per_model=True),
+    Option("max_stored_responses", int, 10_000, "Responses API objects kept for GET and "
+           "previous_response_id (oldest evicted first)", minimum=0, maximum=10_000_000),
     Option("delay_nonstream", bool, True, "make non-streaming replies wait as long as the stream "
            "would have taken", per_model=True),
     Option("http", str, "auto", "HTTP implementation: h11 (the reference), httptools (faster, "
@@ -118,6 +136,13 @@ PRESET_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("gpt-4.1-mini", owned_by="openai"),
     ModelSpec("gpt-3.5-turbo", owned_by="openai"),
     ModelSpec("mock-gpt-3.5-turbo"),
+    ModelSpec("deepseek-reasoner", kind="reasoning", owned_by="deepseek"),
+    ModelSpec("o4-mini", kind="reasoning", owned_by="openai"),
+    ModelSpec("text-embedding-3-small", kind="embedding", owned_by="openai"),
+    ModelSpec("text-embedding-3-large", kind="embedding", owned_by="openai",
+              overrides={"embedding_dimensions": 3072}),
+    ModelSpec("mock-embedding-ada-002", kind="embedding"),
+    ModelSpec("mock-rerank-v1", kind="rerank"),
 )
 
 
@@ -135,6 +160,11 @@ class Config:
     itl_jitter_ms: float = 0.0
     itl_jitter_dist: Jitter = "normal"
     tokens_per_chunk: int = 1
+    reasoning_style: ReasoningStyle = "reasoning_content"
+    reasoning_text: str = DEFAULT_REASONING_TEXT
+    tool_call_probability: float = 0.0
+    embedding_dimensions: int = 1536
+    max_stored_responses: int = 10_000
     delay_nonstream: bool = True
     http: HttpImpl = "auto"
     stats_interval_s: float = 10.0
@@ -267,6 +297,11 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None,
                 values[key] = _coerce(OPTION_BY_NAME[key], value, f"{path}: {key}")
             else:
                 raise ConfigError(f"{path}: unknown option {key!r}")
+    legacy = environ.get("ENABLE_REASONING")
+    if legacy is not None and "FASTMOCK_REASONING_STYLE" not in environ:
+        # The earlier mock's switch: true = a separate reasoning_content field, false = tags.
+        on = _coerce(Option("ENABLE_REASONING", bool, True, ""), legacy, "ENABLE_REASONING")
+        values["reasoning_style"] = "reasoning_content" if on else "think_tags"
     for opt in OPTIONS:
         if opt.env in environ:
             values[opt.name] = _coerce(opt, environ[opt.env], opt.env)

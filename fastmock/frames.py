@@ -83,6 +83,12 @@ class Ids:
 IDS = Ids()
 
 
+#: Stand-in for a per-request id inside precomputed JSON; orjson writes it as \u0000-escapes,
+#: which a text only produces if it contains this exact NUL-framed word.
+ID_STANDIN = "\0fmid\0"
+ID_STANDIN_JSON = orjson.dumps(ID_STANDIN)[1:-1]
+
+
 def json_reply(status: int, obj: object) -> Reply:
     """A JSON reply for anything not on a hot path (models list, errors)."""
     return Reply(status, JSON_HEADERS, orjson.dumps(obj))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import accumulate, islice
@@ -48,6 +49,11 @@ class Profile:
     itl: float
     tokens_per_chunk: int
     delay_nonstream: bool
+    lorem_tokens: int = 128
+    reasoning_style: str = "reasoning_content"
+    reasoning_tokens: list[str] = field(default_factory=list)
+    tool_call_probability: float = 0.0
+    embedding_dimensions: int = 1536
     #: Jittered pauses (empty without jitter), twice over so a slice never wraps.
     gaps: list[float] = field(default_factory=list)
     #: Route modules keep their precomputed bytes here, keyed as they need (bounded by them).
@@ -101,6 +107,11 @@ def build_profile(config: Config, spec: ModelSpec) -> Profile:
         itl=itl,
         tokens_per_chunk=config.model_setting(spec, "tokens_per_chunk"),
         delay_nonstream=config.model_setting(spec, "delay_nonstream"),
+        lorem_tokens=config.model_setting(spec, "lorem_tokens"),
+        reasoning_style=config.model_setting(spec, "reasoning_style"),
+        reasoning_tokens=tokens.split(config.model_setting(spec, "reasoning_text")),
+        tool_call_probability=config.model_setting(spec, "tool_call_probability"),
+        embedding_dimensions=config.model_setting(spec, "embedding_dimensions"),
         gaps=gaps,
     )
 
@@ -125,8 +136,8 @@ MEMO_LIMIT = 1024
 class App:
     """Routes' view of the server: immutable config plus the current model registry."""
 
-    __slots__ = ("config", "profiles", "default_profile", "models_body", "model_bodies",
-                 "counters", "pacing", "memo")
+    __slots__ = ("config", "profiles", "default_profile", "default_profiles", "models_body",
+                 "model_bodies", "counters", "pacing", "memo", "responses")
 
     def __init__(self, config: Config, pacing: Stats | None = None) -> None:
         self.config = config
@@ -137,6 +148,12 @@ class App:
         self.memo: dict[tuple[str, bytes], Any] = {}
         self.profiles: dict[str, Profile] = {}
         self.default_profile = build_profile(config, ModelSpec("*"))
+        #: What an unknown model name is served as, by the kind its route expects.
+        self.default_profiles: dict[Kind, Profile] = {
+            kind: build_profile(config, ModelSpec("*", kind=kind))
+            for kind in ("chat", "reasoning", "embedding", "rerank")}
+        #: Stored Responses API objects, oldest first.
+        self.responses: OrderedDict[bytes, bytes] = OrderedDict()
         self.models_body = b""
         self.model_bodies: dict[str, bytes] = {}
         self.set_models(config.models)
@@ -164,11 +181,20 @@ class App:
                 found = prepare(body, self)
             except Invalid as exc:
                 found = exc.reply
-            if len(body) <= MEMO_MAX_BODY:
+            if len(body) <= MEMO_MAX_BODY and not getattr(found, "volatile", False):
                 if len(self.memo) >= MEMO_LIMIT:
                     self.memo.clear()
                 self.memo[key] = found
         return found
+
+    def store_response(self, response_id: bytes, body: bytes) -> None:
+        """Keep a Responses API object; beyond max_stored_responses the oldest goes."""
+        limit = self.config.max_stored_responses
+        if limit <= 0:
+            return
+        self.responses[response_id] = body
+        while len(self.responses) > limit:
+            self.responses.popitem(last=False)
 
     def profile(self, model: str) -> Profile | None:
         """The profile serving ``model``; None when strict_models is set and it is unknown."""

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 from ..frames import error_reply
 from ..reply import Reply
 from ..state import App
-from . import chat, health, models, stats
+from . import chat, completions, embeddings, health, models, rerank, responses, stats
 from .common import Invalid, Request
 
 log = logging.getLogger("fastmock")
@@ -24,6 +24,11 @@ ItemHandler = Callable[[Request, App, str], Reply]
 #: Exact paths, after the optional ``/v1`` prefix is removed.
 ROUTES: dict[str, dict[bytes, Handler]] = {
     "/chat/completions": {b"POST": chat.handle},
+    "/completions": {b"POST": completions.handle},
+    "/embeddings": {b"POST": embeddings.handle},
+    "/rerank": {b"POST": rerank.handle},
+    "/v2/rerank": {b"POST": rerank.handle},
+    "/responses": {b"POST": responses.handle},
     "/models": {b"GET": models.list_models},
     "/health": {b"GET": health.health},
     "/healthz": {b"GET": health.health},
@@ -33,6 +38,7 @@ ROUTES: dict[str, dict[bytes, Handler]] = {
 #: Paths that end in an item id (which may itself contain slashes, like "org/model").
 PREFIX_ROUTES: tuple[tuple[str, dict[bytes, ItemHandler]], ...] = (
     ("/models/", {b"GET": models.retrieve}),
+    ("/responses/", {b"GET": responses.retrieve}),
 )
 
 

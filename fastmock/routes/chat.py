@@ -1,8 +1,9 @@
 """POST /v1/chat/completions: validation, then bytes assembled from precomputed pieces.
 
-Per request only the id, ``created``, the model name and the usage numbers are formatted; the
-choices of a non-streaming body and the tails of every SSE chunk are built once per
-(model profile, reply length, n, include_usage) and cached on the profile.
+What the model says comes from ``say.decide``; this module only formats it. The choices of a
+non-streaming body and the tails of every SSE chunk are built once per reply shape (what is
+said, n, include_usage) and cached on the model's profile; per request only the id,
+``created``, the model name and the usage numbers are spliced in.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Any
 
 import orjson
 
-from .. import content, tokens
-from ..frames import CLOCK, IDS, JSON_HEADERS, SSE_HEADERS
+from .. import content, say, tokens
+from ..frames import CLOCK, ID_STANDIN, ID_STANDIN_JSON, IDS, JSON_HEADERS, SSE_HEADERS
 from ..reply import Reply
+from ..say import Said
 from ..state import App, Profile
 from .common import (
     Request,
@@ -26,23 +28,25 @@ from .common import (
     want_number,
     want_str,
 )
+from .kinds import profile_for
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 MAX_N = 128
 MAX_TOKENS = 2**31 - 1
-#: How many (length, n, usage) variants a profile keeps; real load uses a handful.
+#: How many reply shapes a profile keeps; real load uses a handful.
 CACHE_LIMIT = 512
 
 FINGERPRINT = b'"system_fingerprint":"fp_fastmock"'
 USAGE = (b'{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d,'
          b'"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},'
-         b'"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,'
+         b'"completion_tokens_details":{"reasoning_tokens":%d,"audio_tokens":0,'
          b'"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}')
 DONE = b"data: [DONE]\n\n"
+CALL_ID = "call_" + ID_STANDIN
 
 
-def usage_bytes(prompt: int, completion: int) -> bytes:
-    return USAGE % (prompt, completion, prompt + completion)
+def usage_bytes(prompt: int, completion: int, reasoning: int = 0) -> bytes:
+    return USAGE % (prompt, completion, prompt + completion, reasoning)
 
 
 @dataclass(slots=True)
@@ -50,52 +54,83 @@ class ChatPieces:
     """Everything about one reply shape that does not depend on the request's identity."""
 
     completion_tokens: int
+    reasoning_tokens: int
     choices: bytes
     #: One list per SSE step; each starts with b"" so ``head.join(tails)`` prefixes every tail.
     step_tails: list[list[bytes]]
+    #: The bytes hold the tool call's id stand-in (replaced per request).
+    has_call: bool
 
 
-def build_pieces(toks: list[str], finish: str, n: int, chunk: int,
-                 include_usage: bool) -> ChatPieces:
+def _deltas(said: Said, chunk: int) -> list[bytes]:
+    """The JSON of every paced delta, in order: reasoning, then content or a tool call."""
+    out: list[bytes] = []
+    field = b"reasoning" if said.style == "reasoning" else b"reasoning_content"
+    for i in range(0, len(said.reasoning), chunk):
+        out.append(b'{"%s":%s}' % (field, orjson.dumps("".join(said.reasoning[i:i + chunk]))))
+    if said.tool is not None:
+        out.append(b'{"tool_calls":[{"index":0,"id":%s,"type":"function","function":'
+                   b'{"name":%s,"arguments":""}}]}'
+                   % (orjson.dumps(CALL_ID), orjson.dumps(said.tool.name)))
+        for i in range(0, len(said.tool.pieces), chunk):
+            piece = orjson.dumps("".join(said.tool.pieces[i:i + chunk]))
+            out.append(b'{"tool_calls":[{"index":0,"function":{"arguments":%s}}]}' % piece)
+    else:
+        for i in range(0, len(said.answer), chunk):
+            out.append(b'{"content":%s}' % orjson.dumps("".join(said.answer[i:i + chunk])))
+    return out
+
+
+def _message(said: Said) -> bytes:
+    extra = b""
+    if said.reasoning:
+        field = b"reasoning" if said.style == "reasoning" else b"reasoning_content"
+        extra = b',"%s":%s' % (field, orjson.dumps("".join(said.reasoning)))
+    if said.tool is not None:
+        call = orjson.dumps([{"id": CALL_ID, "type": "function",
+                              "function": {"name": said.tool.name,
+                                           "arguments": said.tool.arguments}}])
+        return (b'{"role":"assistant","content":null,"refusal":null,"annotations":[],'
+                b'"tool_calls":%s%s}' % (call, extra))
+    return (b'{"role":"assistant","content":%s,"refusal":null,"annotations":[]%s}'
+            % (orjson.dumps(said.text), extra))
+
+
+def build_pieces(said: Said, n: int, chunk: int, include_usage: bool) -> ChatPieces:
     """Precompute the non-streaming choices and every SSE chunk tail for one reply shape."""
-    text = orjson.dumps("".join(toks))
-    fin = finish.encode()
+    fin = said.finish.encode()
+    message = _message(said)
     choices = b"[" + b",".join(
-        b'{"index":%d,"message":{"role":"assistant","content":%s,"refusal":null,'
-        b'"annotations":[]},"logprobs":null,"finish_reason":"%s"}' % (i, text, fin)
+        b'{"index":%d,"message":%s,"logprobs":null,"finish_reason":"%s"}' % (i, message, fin)
         for i in range(n)) + b"]"
     end = b'],"usage":null}\n\n' if include_usage else b"]}\n\n"
-    pieces = ["".join(toks[i:i + chunk]) for i in range(0, len(toks), chunk)]
-    steps: list[list[bytes]] = [[b""] for _ in range(max(1, len(pieces)))]
+    deltas = _deltas(said, chunk)
+    steps: list[list[bytes]] = [[b""] for _ in range(max(1, len(deltas)))]
+    role = b'{"role":"assistant","content":null,"refusal":null}' if said.tool is not None \
+        else b'{"role":"assistant","content":"","refusal":null}'
     for i in range(n):
-        steps[0].append(b'{"index":%d,"delta":{"role":"assistant","content":"","refusal":null},'
-                        b'"logprobs":null,"finish_reason":null}%s' % (i, end))
-    for k, piece in enumerate(pieces):
-        encoded = orjson.dumps(piece)
+        steps[0].append(b'{"index":%d,"delta":%s,"logprobs":null,"finish_reason":null}%s'
+                        % (i, role, end))
+    for k, delta in enumerate(deltas):
         for i in range(n):
-            steps[k].append(b'{"index":%d,"delta":{"content":%s},"logprobs":null,'
-                            b'"finish_reason":null}%s' % (i, encoded, end))
+            steps[k].append(b'{"index":%d,"delta":%s,"logprobs":null,"finish_reason":null}%s'
+                            % (i, delta, end))
     for i in range(n):
         steps[-1].append(b'{"index":%d,"delta":{},"logprobs":null,"finish_reason":"%s"}%s'
                          % (i, fin, end))
-    return ChatPieces(len(toks) * n, choices, steps)
+    return ChatPieces(said.completion_tokens * n, said.reasoning_tokens * n, choices, steps,
+                      said.tool is not None)
 
 
-def _pieces(profile: Profile, toks: list[str], limit: int | None, n: int,
-            include_usage: bool, cacheable: bool) -> ChatPieces:
-    cut = len(toks) if limit is None else min(limit, len(toks))
-    key = ("chat", cut, n, include_usage)
-    if cacheable:
-        found: ChatPieces | None = profile.cache.get(key)
-        if found is not None:
-            return found
-    finish = "length" if cut < len(toks) else "stop"
-    pieces = build_pieces(toks[:cut], finish, n, profile.tokens_per_chunk, include_usage)
-    if cacheable:
+def _pieces(profile: Profile, said: Said, n: int, include_usage: bool) -> ChatPieces:
+    key = ("chat", said.key, n, include_usage)
+    found: ChatPieces | None = profile.cache.get(key)
+    if found is None:
+        found = build_pieces(said, n, profile.tokens_per_chunk, include_usage)
         if len(profile.cache) >= CACHE_LIMIT:
             profile.cache.clear()
-        profile.cache[key] = pieces
-    return pieces
+        profile.cache[key] = found
+    return found
 
 
 def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -146,6 +181,7 @@ class Prepared:
     model_json: bytes
     stream: bool
     include_usage: bool
+    volatile: bool = False   # a random tool choice: never memoized
 
 
 def prepare(raw: bytes, app: App) -> Prepared:
@@ -167,39 +203,45 @@ def prepare(raw: bytes, app: App) -> Prepared:
                       "stream_options", "invalid_value")
     include_usage = want_bool(options, "include_usage", param="stream_options.include_usage") \
         if options else False
-
-    profile = app.profile(model)
-    if profile is None:
-        raise invalid(f"The model '{model}' does not exist or you do not have access to it.",
-                      "model", "model_not_found", status=404)
-    if profile.mode == "echo":
-        pieces = _pieces(profile, tokens.split(content.last_user_text(messages)), limit, n,
-                         include_usage, cacheable=False)
-    else:
-        pieces = _pieces(profile, profile.text_tokens, limit, n, include_usage, cacheable=True)
-    usage = usage_bytes(prompt_tokens(messages), pieces.completion_tokens)
-    return Prepared(profile, pieces, usage, orjson.dumps(model), stream, include_usage)
+    profile = profile_for(app, model, "chat")
+    ask = say.Ask(
+        echo_text=content.last_user_text(messages), seed=say.want_seed(body), limit=limit,
+        stop=say.stop_list(body.get("stop")), tools=say.function_tools(body.get("tools")),
+        tool_choice=say.tool_choice(body.get("tool_choice")),
+        followup=messages[-1].get("role") in ("tool", "function"),
+        response_format=say.response_format(body.get("response_format")))
+    said = say.decide(profile, ask)
+    pieces = _pieces(profile, said, n, include_usage)
+    usage = usage_bytes(prompt_tokens(messages), pieces.completion_tokens,
+                        pieces.reasoning_tokens)
+    return Prepared(profile, pieces, usage, orjson.dumps(model), stream, include_usage,
+                    said.volatile)
 
 
 def render(p: Prepared) -> Reply:
     """The reply for one request: a fresh id and ``created`` spliced into prepared bytes."""
     ident = IDS.new()
+    pieces = p.pieces
     if p.stream:
         head = (b'data: {"id":"chatcmpl-%s","object":"chat.completion.chunk","created":%s,'
                 b'"model":%s,%s,"choices":[' % (ident, CLOCK.unix_bytes, p.model_json,
                                                FINGERPRINT))
-        steps = [head.join(tails) for tails in p.pieces.step_tails]
+        steps = [head.join(tails) for tails in pieces.step_tails]
+        if pieces.has_call:
+            steps = [s.replace(ID_STANDIN_JSON, ident) for s in steps]
         if p.include_usage:
             steps[-1] += head + b'],"usage":' + p.usage + b"}\n\n" + DONE
         else:
             steps[-1] += DONE
         return Reply(200, SSE_HEADERS, plan=p.profile.plan(steps))
+    choices = pieces.choices.replace(ID_STANDIN_JSON, ident) if pieces.has_call \
+        else pieces.choices
     out = (b'{"id":"chatcmpl-%s","object":"chat.completion","created":%s,"model":%s,'
            b'"choices":%s,"usage":%s,"service_tier":"default",%s}'
-           % (ident, CLOCK.unix_bytes, p.model_json, p.pieces.choices, p.usage, FINGERPRINT))
+           % (ident, CLOCK.unix_bytes, p.model_json, choices, p.usage, FINGERPRINT))
     if p.profile.paced:
         return Reply(200, JSON_HEADERS, out,
-                     plan=p.profile.delayed(out, len(p.pieces.step_tails)))
+                     plan=p.profile.delayed(out, len(pieces.step_tails)))
     return Reply(200, JSON_HEADERS, out)
 
 

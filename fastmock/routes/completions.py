@@ -1,0 +1,154 @@
+"""POST /v1/completions: legacy text completions, streaming and not, with echo, n and stop.
+
+``prompt`` may be a string, an array of strings, or token ids (one array, or an array of
+arrays); each prompt gets ``n`` choices, indexed ``prompt * n + j``. ``max_tokens`` defaults to
+16, as at OpenAI. With ``echo`` the prompt precedes the completion in ``text`` (token-id
+prompts echo as nothing: fastmock has no vocabulary to decode them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .. import say, tokens
+from ..frames import CLOCK, IDS, JSON_HEADERS, SSE_HEADERS
+from ..reply import Reply
+from ..state import App, Profile
+from .chat import DONE, FINGERPRINT, MAX_N, MAX_TOKENS, usage_bytes
+from .common import (
+    Request,
+    invalid,
+    json_object,
+    want_bool,
+    want_dict,
+    want_int,
+    want_number,
+    want_str,
+)
+from .kinds import profile_for
+
+DEFAULT_MAX_TOKENS = 16
+
+
+def _prompts(body: dict[str, Any]) -> list[tuple[str, int]]:
+    """Each prompt as (its text, its token count)."""
+    value = body.get("prompt")
+    if value is None:
+        raise invalid("Missing required parameter: 'prompt'.", "prompt",
+                      "missing_required_parameter")
+    if isinstance(value, str):
+        return [(value, tokens.count_cached(value))]
+    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool)
+                                                 for v in value):
+        return [("", len(value))]
+    if isinstance(value, list) and value:
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                out.append((item, tokens.count_cached(item)))
+            elif isinstance(item, list) and all(isinstance(t, int) and not isinstance(t, bool)
+                                                for t in item):
+                out.append(("", len(item)))
+            else:
+                raise invalid(f"Invalid type for 'prompt[{i}]': expected a string or an array "
+                              "of integers.", f"prompt[{i}]", "invalid_type")
+        return out
+    raise invalid("Invalid type for 'prompt': expected a string, an array of strings, or token "
+                  "ids.", "prompt", "invalid_type")
+
+
+@dataclass(slots=True)
+class Prepared:
+    profile: Profile
+    choices: bytes
+    step_tails: list[list[bytes]]
+    usage: bytes
+    model_json: bytes
+    stream: bool
+    include_usage: bool
+    volatile: bool = False
+
+
+def prepare(raw: bytes, app: App) -> Prepared:
+    body = json_object(raw)
+    model = want_str(body, "model", required=True)
+    assert model is not None
+    prompts = _prompts(body)
+    stream = want_bool(body, "stream")
+    echo = want_bool(body, "echo")
+    n = want_int(body, "n", 1, MAX_N) or 1
+    limit = want_int(body, "max_tokens", 1, MAX_TOKENS) or DEFAULT_MAX_TOKENS
+    want_int(body, "best_of", 1, 20)
+    want_number(body, "temperature", 0, 2)
+    want_number(body, "top_p", 0, 1)
+    options = want_dict(body, "stream_options")
+    if options is not None and not stream:
+        raise invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                      "stream_options", "invalid_value")
+    include_usage = want_bool(options, "include_usage", param="stream_options.include_usage") \
+        if options else False
+    profile = profile_for(app, model, "completions")
+    seed = say.want_seed(body)
+    stop = say.stop_list(body.get("stop"))
+    chunk = profile.tokens_per_chunk
+    end = b'],"usage":null}\n\n' if include_usage else b"]}\n\n"
+    choices: list[bytes] = []
+    per_choice: list[list[bytes]] = []   # the stream tails of each choice, step by step
+    completion = 0
+    for p, (text, _) in enumerate(prompts):
+        said = say.decide(profile, say.Ask(echo_text=text, seed=seed, limit=limit, stop=stop))
+        answer = said.text
+        for j in range(n):
+            index = p * n + j
+            full = (text + answer) if echo else answer
+            choices.append(b'{"text":%s,"index":%d,"logprobs":null,"finish_reason":"%s"}'
+                           % (orjson.dumps(full), index, said.finish.encode()))
+            pieces = ["".join(said.answer[i:i + chunk]) for i in range(0, len(said.answer),
+                                                                        chunk)]
+            if echo and text:
+                pieces.insert(0, text)
+            tails = [b'{"text":%s,"index":%d,"logprobs":null,"finish_reason":null}%s'
+                     % (orjson.dumps(piece), index, end) for piece in pieces]
+            tails.append(b'{"text":"","index":%d,"logprobs":null,"finish_reason":"%s"}%s'
+                         % (index, said.finish.encode(), end))
+            per_choice.append(tails)
+            completion += len(said.answer)
+    steps = max(len(t) for t in per_choice) - 1
+    step_tails: list[list[bytes]] = [[b""] for _ in range(max(1, steps))]
+    for tails in per_choice:
+        for k, tail in enumerate(tails[:-1]):
+            step_tails[k].append(tail)
+        step_tails[-1].append(tails[-1])
+    prompt_count = sum(count for _, count in prompts)
+    return Prepared(profile, b"[" + b",".join(choices) + b"]", step_tails,
+                    usage_bytes(prompt_count, completion), orjson.dumps(model), stream,
+                    include_usage)
+
+
+def render(p: Prepared) -> Reply:
+    ident = IDS.new()
+    if p.stream:
+        head = (b'data: {"id":"cmpl-%s","object":"text_completion","created":%s,"model":%s,'
+                b'%s,"choices":[' % (ident, CLOCK.unix_bytes, p.model_json, FINGERPRINT))
+        steps = [head.join(tails) for tails in p.step_tails]
+        if p.include_usage:
+            steps[-1] += head + b'],"usage":' + p.usage + b"}\n\n" + DONE
+        else:
+            steps[-1] += DONE
+        return Reply(200, SSE_HEADERS, plan=p.profile.plan(steps))
+    out = (b'{"id":"cmpl-%s","object":"text_completion","created":%s,"model":%s,"choices":%s,'
+           b'"usage":%s,%s}' % (ident, CLOCK.unix_bytes, p.model_json, p.choices, p.usage,
+                                FINGERPRINT))
+    if p.profile.paced:
+        return Reply(200, JSON_HEADERS, out, plan=p.profile.delayed(out, len(p.step_tails)))
+    return Reply(200, JSON_HEADERS, out)
+
+
+def handle(req: Request, app: App) -> Reply:
+    prepared = app.prepared("completions", req.body, prepare)
+    if type(prepared) is Reply:
+        return prepared
+    return render(prepared)

@@ -1,0 +1,127 @@
+"""POST /v1/embeddings: deterministic unit vectors, as JSON floats or base64 float32.
+
+A vector is a pure function of (model, input): SHAKE-256 of both gives 16-bit integers, which
+are centred, normalised to unit length and rounded to float32, so the float and base64
+encodings carry the same numbers, and the same input gives the same vector on every run and
+machine. ``dimensions`` truncates the model's vector and normalises it again (as OpenAI's
+text-embedding-3 models do). Vectors are remembered per (model, size, input), bounded.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+from array import array
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .. import tokens
+from ..frames import JSON_HEADERS
+from ..reply import Reply
+from ..state import App
+from .common import Request, invalid, json_object, want_int, want_str
+from .kinds import profile_for
+
+MAX_INPUTS = 2048
+MAX_DIMENSIONS = 16384
+_VECTORS: dict[tuple[str, int, str], array[float]] = {}
+_VECTORS_LIMIT = 4096
+
+
+def vector(model: str, text: str, size: int, dimensions: int) -> array[float]:
+    """The unit vector of ``text`` for ``model`` (``size`` wide), cut to ``dimensions``."""
+    key = (model, dimensions, text)
+    found = _VECTORS.get(key)
+    if found is not None:
+        return found
+    raw = array("H", hashlib.shake_256(f"{model}\0{text}".encode()).digest(size * 2))
+    values = [v - 32767.5 for v in raw[:dimensions]]
+    norm = math.sqrt(math.fsum(v * v for v in values)) or 1.0
+    out = array("f", [v / norm for v in values])
+    if len(_VECTORS) >= _VECTORS_LIMIT:
+        _VECTORS.clear()
+    _VECTORS[key] = out
+    return out
+
+
+def _inputs(body: dict[str, Any]) -> list[tuple[str, int]]:
+    """Each input as (text that seeds its vector, its token count)."""
+    value = body.get("input")
+    if value is None:
+        raise invalid("Missing required parameter: 'input'.", "input",
+                      "missing_required_parameter")
+    if isinstance(value, str):
+        items: list[Any] = [value]
+    elif isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool)
+                                                   for v in value):
+        items = [value]          # one input given as token ids
+    elif isinstance(value, list):
+        items = value
+    else:
+        raise invalid("Invalid type for 'input': expected a string, an array of strings, an "
+                      "array of integers, or an array of arrays of integers.", "input",
+                      "invalid_type")
+    if not items:
+        raise invalid("'input' must not be empty.", "input", "empty_array")
+    if len(items) > MAX_INPUTS:
+        raise invalid(f"'input' has {len(items)} items; at most {MAX_INPUTS} are allowed.",
+                      "input", "array_above_max_length")
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            if not item:
+                raise invalid(f"Invalid 'input[{i}]': the string must not be empty.",
+                              f"input[{i}]", "invalid_value")
+            out.append((item, tokens.count_cached(item)))
+        elif isinstance(item, list) and item and all(
+                isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in item):
+            out.append((" ".join(map(str, item)), len(item)))
+        else:
+            raise invalid(f"Invalid type for 'input[{i}]': expected a non-empty string or a "
+                          "non-empty array of non-negative integers.", f"input[{i}]",
+                          "invalid_type")
+    return out
+
+
+@dataclass(slots=True)
+class Prepared:
+    body: bytes
+
+
+def prepare(raw: bytes, app: App) -> Prepared:
+    body = json_object(raw)
+    model = want_str(body, "model", required=True)
+    assert model is not None
+    profile = profile_for(app, model, "embeddings")
+    size = profile.embedding_dimensions
+    dimensions = want_int(body, "dimensions", 1, MAX_DIMENSIONS)
+    if dimensions is not None and dimensions > size:
+        raise invalid(f"This model's embeddings have {size} dimensions; 'dimensions' must be "
+                      f"at most {size}, not {dimensions}.", "dimensions", "invalid_value")
+    encoding = want_str(body, "encoding_format") or "float"
+    if encoding not in ("float", "base64"):
+        raise invalid(f"Invalid value: '{encoding}'. Supported values are: 'float' and "
+                      "'base64'.", "encoding_format", "invalid_value")
+    inputs = _inputs(body)
+    want = dimensions or size
+    data = []
+    used = 0
+    for index, (text, count) in enumerate(inputs):
+        vec = vector(model, text, size, want)
+        used += count
+        embedding: Any = base64.b64encode(vec.tobytes()).decode() if encoding == "base64" \
+            else vec.tolist()
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
+    out = orjson.dumps({"object": "list", "data": data, "model": model,
+                        "usage": {"prompt_tokens": used, "total_tokens": used}})
+    return Prepared(out)
+
+
+def handle(req: Request, app: App) -> Reply:
+    prepared = app.prepared("embeddings", req.body, prepare)
+    if type(prepared) is Reply:
+        return prepared
+    return Reply(200, JSON_HEADERS, prepared.body)

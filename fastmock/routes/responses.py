@@ -1,0 +1,246 @@
+"""POST /v1/responses and GET /v1/responses/{id}: the Responses API.
+
+The body's decision (see ``say``) is turned once into the response object and the whole event
+sequence, with placeholders where the ids and ``created_at`` go; per request those are replaced
+in C (``bytes.replace``), and the steps are paced like any stream. Stream events are sent as
+``event: <type>`` plus ``data: {...}``, with ``sequence_number`` rising from 0, and no
+``[DONE]``. Responses created with ``store`` (the default) are kept in memory, the oldest
+evicted first beyond ``max_stored_responses``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .. import content, say, tokens
+from ..frames import CLOCK, ID_STANDIN, ID_STANDIN_JSON, IDS, JSON_HEADERS, SSE_HEADERS
+from ..reply import Reply
+from ..state import App, Profile
+from .common import Request, invalid, json_object, want_bool, want_int, want_number, want_str
+from .kinds import profile_for
+
+#: Stand-ins spliced per request (see frames.ID_STANDIN).
+ID = ID_STANDIN
+TIME = "\0fmtime\0"
+_ID_B = ID_STANDIN_JSON
+_TIME_B = orjson.dumps(TIME)
+
+
+@dataclass(slots=True)
+class Prepared:
+    profile: Profile
+    body: bytes                 # the final response object, with stand-ins
+    steps: list[bytes]          # the event stream, with stand-ins
+    stream: bool
+    store: bool
+    previous: str | None
+    volatile: bool = False       # a random tool choice: never memoized
+
+
+def _input(body: dict[str, Any]) -> tuple[list[str], str, bool, int]:
+    """(texts for the prompt count, the last user text, follow-up?, message count)."""
+    value = body.get("input")
+    if value is None:
+        raise invalid("Missing required parameter: 'input'.", "input",
+                      "missing_required_parameter")
+    if isinstance(value, str):
+        return [value], value, False, 1
+    if not isinstance(value, list):
+        raise invalid("Invalid type for 'input': expected a string or an array of input items.",
+                      "input", "invalid_type")
+    texts: list[str] = []
+    last_user = ""
+    followup = False
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise invalid(f"Invalid type for 'input[{i}]': expected an object.", f"input[{i}]",
+                          "invalid_type")
+        kind = item.get("type", "message")
+        followup = kind == "function_call_output"
+        if kind == "message":
+            role = item.get("role")
+            if role not in ("user", "assistant", "system", "developer"):
+                raise invalid(f"Invalid value for 'input[{i}].role': expected one of 'user', "
+                              "'assistant', 'system' or 'developer'.", f"input[{i}].role",
+                              "invalid_value")
+            value_i = item.get("content")
+            if not isinstance(value_i, (str, list)):
+                raise invalid(f"Invalid type for 'input[{i}].content': expected a string or an "
+                              "array of content parts.", f"input[{i}].content", "invalid_type")
+            text = content.message_text(value_i)
+            texts.append(text)
+            if role == "user":
+                last_user = text
+        elif kind == "function_call_output":
+            output = item.get("output")
+            texts.append(output if isinstance(output, str) else "")
+        elif kind == "function_call":
+            texts.append(str(item.get("arguments", "")))
+    if not value:
+        raise invalid("Invalid 'input': empty array.", "input", "empty_array")
+    return texts, last_user, followup, len(value)
+
+
+def _event(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"type": kind, **fields}
+
+
+def _pieces(toks: tuple[str, ...], chunk: int) -> list[str]:
+    return ["".join(toks[i:i + chunk]) for i in range(0, len(toks), chunk)]
+
+
+def prepare(raw: bytes, app: App) -> Prepared:
+    body = json_object(raw)
+    model = want_str(body, "model", required=True)
+    assert model is not None
+    profile = profile_for(app, model, "responses")
+    texts, last_user, followup, count = _input(body)
+    instructions = want_str(body, "instructions")
+    limit = want_int(body, "max_output_tokens", 1, 2**31 - 1)
+    stream = want_bool(body, "stream")
+    store = want_bool(body, "store", default=True)
+    previous = want_str(body, "previous_response_id")
+    temperature = want_number(body, "temperature", 0, 2)
+    top_p = want_number(body, "top_p", 0, 1)
+    text_cfg = body.get("text")
+    fmt_value = text_cfg.get("format") if isinstance(text_cfg, dict) else None
+    tools = say.function_tools(body.get("tools"))
+    ask = say.Ask(echo_text=last_user, seed=say.want_seed(body), limit=limit,
+                  tools=tools, tool_choice=say.tool_choice(body.get("tool_choice")),
+                  followup=followup, response_format=say.response_format(fmt_value, "text.format"))
+    said = say.decide(profile, ask)
+
+    prompt = tokens.estimate_chat_prompt(texts + ([instructions] if instructions else []),
+                                         count + (1 if instructions else 0))
+    completion = said.completion_tokens
+    usage = {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0},
+             "output_tokens": completion,
+             "output_tokens_details": {"reasoning_tokens": said.reasoning_tokens},
+             "total_tokens": prompt + completion}
+    incomplete = said.finish == "length"
+    shell: dict[str, Any] = {
+        "id": "resp_" + ID, "object": "response", "created_at": TIME, "status": "in_progress",
+        "error": None, "incomplete_details": None, "instructions": instructions,
+        "max_output_tokens": limit, "model": model, "output": [], "parallel_tool_calls": True,
+        "previous_response_id": previous, "reasoning": {"effort": None, "summary": None},
+        "store": store, "temperature": 1.0 if temperature is None else temperature,
+        "text": {"format": fmt_value if isinstance(fmt_value, dict) else {"type": "text"}},
+        "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools") or [],
+        "top_p": 1.0 if top_p is None else top_p, "truncation": "disabled", "usage": None,
+        "user": None, "metadata": body.get("metadata") or {},
+    }
+
+    chunk = profile.tokens_per_chunk
+    events: list[tuple[dict[str, Any], bool]] = []   # (event, is a paced token delta)
+    output: list[dict[str, Any]] = []
+    events.append((_event("response.created", response=shell), False))
+    events.append((_event("response.in_progress", response=shell), False))
+    if said.reasoning:
+        index = len(output)
+        text = "".join(said.reasoning)
+        item = {"id": "rs_" + ID, "type": "reasoning", "summary": [], "status": "in_progress",
+                "content": []}
+        events.append((_event("response.output_item.added", output_index=index, item=item),
+                       False))
+        for piece in _pieces(said.reasoning, chunk):
+            events.append((_event("response.reasoning_text.delta", item_id="rs_" + ID,
+                                  output_index=index, content_index=0, delta=piece), True))
+        events.append((_event("response.reasoning_text.done", item_id="rs_" + ID,
+                              output_index=index, content_index=0, text=text), False))
+        done = dict(item, status="completed", content=[{"type": "reasoning_text", "text": text}])
+        events.append((_event("response.output_item.done", output_index=index, item=done), False))
+        output.append(done)
+    index = len(output)
+    if said.tool is not None:
+        call = said.tool
+        item = {"id": "fc_" + ID, "type": "function_call", "status": "in_progress",
+                "call_id": "call_" + ID, "name": call.name, "arguments": ""}
+        events.append((_event("response.output_item.added", output_index=index, item=item),
+                       False))
+        for piece in _pieces(call.pieces, chunk):
+            events.append((_event("response.function_call_arguments.delta", item_id="fc_" + ID,
+                                  output_index=index, delta=piece), True))
+        events.append((_event("response.function_call_arguments.done", item_id="fc_" + ID,
+                              output_index=index, name=call.name, arguments=call.arguments),
+                       False))
+        done = dict(item, status="completed", arguments=call.arguments)
+    else:
+        text = said.text
+        status = "incomplete" if incomplete else "completed"
+        item = {"id": "msg_" + ID, "type": "message", "status": "in_progress",
+                "role": "assistant", "content": []}
+        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        events.append((_event("response.output_item.added", output_index=index, item=item),
+                       False))
+        events.append((_event("response.content_part.added", item_id="msg_" + ID,
+                              output_index=index, content_index=0, part=part), False))
+        for piece in _pieces(said.answer, chunk):
+            events.append((_event("response.output_text.delta", item_id="msg_" + ID,
+                                  output_index=index, content_index=0, delta=piece,
+                                  logprobs=[]), True))
+        full = dict(part, text=text)
+        events.append((_event("response.output_text.done", item_id="msg_" + ID,
+                              output_index=index, content_index=0, text=text, logprobs=[]),
+                       False))
+        events.append((_event("response.content_part.done", item_id="msg_" + ID,
+                              output_index=index, content_index=0, part=full), False))
+        done = dict(item, status=status, content=[full])
+    events.append((_event("response.output_item.done", output_index=index, item=done), False))
+    output.append(done)
+    final = dict(shell, status="incomplete" if incomplete else "completed", output=output,
+                 usage=usage,
+                 incomplete_details={"reason": "max_output_tokens"} if incomplete else None)
+    events.append((_event("response.incomplete" if incomplete else "response.completed",
+                          response=final), False))
+
+    steps: list[bytes] = []
+    current: list[bytes] = []
+    seen_delta = False
+    for seq, (event, is_delta) in enumerate(events):
+        if is_delta and seen_delta:
+            steps.append(b"".join(current))
+            current = []
+        seen_delta = seen_delta or is_delta
+        event["sequence_number"] = seq
+        current.append(b"event: %s\ndata: %s\n\n" % (event["type"].encode(),
+                                                      orjson.dumps(event)))
+    steps.append(b"".join(current))
+    return Prepared(profile, orjson.dumps(final), steps, stream, store, previous, said.volatile)
+
+
+def render(app: App, p: Prepared) -> Reply:
+    if p.previous is not None and p.previous not in app.responses:
+        return invalid(f"Previous response with id '{p.previous}' not found.",
+                       "previous_response_id", "previous_response_not_found", status=404).reply
+    ident = IDS.new()
+    created = CLOCK.unix_bytes
+
+    def fill(data: bytes) -> bytes:
+        return data.replace(_ID_B, ident).replace(_TIME_B, created)
+
+    body = fill(p.body)
+    if p.store:
+        app.store_response(b"resp_" + ident, body)
+    if p.stream:
+        return Reply(200, SSE_HEADERS, plan=p.profile.plan([fill(s) for s in p.steps]))
+    if p.profile.paced:
+        return Reply(200, JSON_HEADERS, body, plan=p.profile.delayed(body, len(p.steps)))
+    return Reply(200, JSON_HEADERS, body)
+
+
+def handle(req: Request, app: App) -> Reply:
+    prepared = app.prepared("responses", req.body, prepare)
+    if type(prepared) is Reply:
+        return prepared
+    return render(app, prepared)
+
+
+def retrieve(req: Request, app: App, response_id: str) -> Reply:
+    body = app.responses.get(response_id.encode())
+    if body is None:
+        raise invalid(f"Response with id '{response_id}' not found.", "response_id",
+                      "response_not_found", status=404)
+    return Reply(200, JSON_HEADERS, body)

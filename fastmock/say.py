@@ -1,0 +1,242 @@
+"""What the model says to one request: reasoning, then an answer or a tool call.
+
+Every text route (chat, completions, responses) asks :func:`decide` and then only formats the
+result. A decision is a pure function of the request and the model's settings, except a tool
+call under ``tool_choice: auto`` with a probability strictly between 0 and 1 and no ``seed``:
+that one is marked ``volatile`` so that it is not memoized.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from . import content, schema, tokens
+from .errors import invalid
+from .state import Profile
+
+ReasoningStyle = str  # "reasoning_content" | "reasoning" | "think_tags"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    name: str
+    arguments: str          # JSON text
+    pieces: tuple[str, ...]  # the arguments split into tokens, for streaming
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """The model's reply, in tokens, before any wire format."""
+
+    reasoning: tuple[str, ...]
+    answer: tuple[str, ...]
+    tool: ToolCall | None
+    finish: str                       # "stop" | "length" | "tool_calls"
+    style: ReasoningStyle
+    reasoning_tokens: int             # counted in usage even when folded into <think> tags
+    volatile: bool = False
+    key: tuple[Any, ...] = field(default=())
+
+    @property
+    def completion_tokens(self) -> int:
+        if self.tool is not None:
+            return self.reasoning_tokens + len(self.tool.pieces)
+        return len(self.answer) + (0 if self.style == "think_tags" else len(self.reasoning))
+
+    @property
+    def text(self) -> str:
+        return "".join(self.answer)
+
+
+@dataclass(slots=True)
+class Ask:
+    """What a request asks for, already validated by its route."""
+
+    echo_text: str = ""
+    seed: int | None = None
+    limit: int | None = None
+    stop: tuple[str, ...] = ()
+    tools: list[dict[str, Any]] | None = None      # [{"name", "parameters"}] normalised
+    tool_choice: Any = None                        # "none" | "auto" | "required" | name
+    followup: bool = False                         # the last input is a tool's result
+    response_format: dict[str, Any] | None = None  # {"type": ..., "schema": ...}
+
+
+def stop_list(value: Any, param: str = "stop") -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if isinstance(value, list) and len(value) <= 4 and all(isinstance(v, str) for v in value):
+        return tuple(v for v in value if v)
+    raise invalid(f"Invalid '{param}': expected a string or an array of at most 4 strings.",
+                  param, "invalid_type")
+
+
+def want_seed(body: dict[str, Any]) -> int | None:
+    seed = body.get("seed")
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise invalid("Invalid type for 'seed': expected an integer.", "seed", "invalid_type")
+    return seed
+
+
+def _rng(seed: int | None, salt: str) -> random.Random:
+    return random.Random(f"{seed}\0{salt}")
+
+
+def _choose_tool(ask: Ask, profile: Profile) -> tuple[dict[str, Any] | None, bool]:
+    """The tool to call (or None), and whether that choice was random per request."""
+    tools = ask.tools
+    if not tools or ask.followup or ask.tool_choice == "none":
+        return None, False
+    choice = ask.tool_choice
+    if isinstance(choice, str) and choice not in ("auto", "required"):
+        for tool in tools:
+            if tool["name"] == choice:
+                return tool, False
+        raise invalid(f"Invalid 'tool_choice': no function named '{choice}' in 'tools'.",
+                      "tool_choice", "invalid_value")
+    if choice == "required":
+        return tools[0], False
+    p = profile.tool_call_probability
+    if p <= 0:
+        return None, False
+    if p >= 1:
+        return tools[0], False
+    if ask.seed is not None:
+        return (tools[0] if _rng(ask.seed, "auto").random() < p else None), False
+    return (tools[0] if random.random() < p else None), True
+
+
+def decide(profile: Profile, ask: Ask) -> Said:
+    """Decide the reply: reasoning tokens first (reasoning models), then a tool call or text."""
+    style: ReasoningStyle = profile.reasoning_style
+    reasoning = tuple(profile.reasoning_tokens) if profile.kind == "reasoning" else ()
+    tool, volatile = _choose_tool(ask, profile)
+    if tool is not None:
+        args = orjson.dumps(schema_instance(tool.get("parameters"), ask.seed, tool["name"]))
+        text = args.decode()
+        call = ToolCall(tool["name"], text, tuple(tokens.split(text)))
+        return Said(reasoning, (), call, "tool_calls", style, len(reasoning), volatile,
+                    ("tool", tool["name"], text, reasoning, style))
+
+    if ask.response_format is not None:
+        answer_text = _formatted(profile, ask)
+    elif profile.mode == "echo":
+        answer_text = ask.echo_text
+    elif profile.mode == "lorem" and ask.seed is not None:
+        answer_text = "".join(content.lorem(profile.lorem_tokens, ask.seed))
+    else:
+        answer_text = "".join(profile.text_tokens)
+    finish = "stop"
+    for stop in ask.stop:
+        at = answer_text.find(stop)
+        if at >= 0:
+            answer_text = answer_text[:at]
+    answer = tokens.split(answer_text)
+    if style == "think_tags" and reasoning:
+        answer = ["<think>", *reasoning, "</think>", "\n\n", *answer]
+        reasoning_shown: tuple[str, ...] = ()
+    else:
+        reasoning_shown = reasoning
+    reasoning_count = len(reasoning)
+    if ask.limit is not None and len(reasoning_shown) + len(answer) > ask.limit:
+        finish = "length"
+        if len(reasoning_shown) >= ask.limit:
+            reasoning_shown, answer = reasoning_shown[:ask.limit], []
+        else:
+            answer = answer[:ask.limit - len(reasoning_shown)]
+        if style == "think_tags":
+            reasoning_count = min(reasoning_count, max(0, len(answer) - 1))
+        else:
+            reasoning_count = len(reasoning_shown)
+    key = ("text", tuple(answer), reasoning_shown, style, finish, reasoning_count)
+    return Said(reasoning_shown, tuple(answer), None, finish, style, reasoning_count,
+                False, key)
+
+
+def schema_instance(params: Any, seed: int | None, salt: str) -> Any:
+    try:
+        return schema.instance(params if params is not None else {"type": "object"},
+                               _rng(seed, salt))
+    except (schema.SchemaError, TypeError, ValueError, RecursionError) as exc:
+        raise invalid(f"Invalid schema for '{salt}': {exc}", "tools", "invalid_schema") from None
+
+
+def _formatted(profile: Profile, ask: Ask) -> str:
+    fmt = ask.response_format or {}
+    if fmt.get("type") == "json_schema":
+        return orjson.dumps(schema_instance(fmt.get("schema"), ask.seed,
+                                            "response_format")).decode()
+    # json_object: the usual reply, wrapped so that the content is a JSON object.
+    text = ask.echo_text if profile.mode == "echo" else "".join(profile.text_tokens)
+    return orjson.dumps({"response": text}).decode()
+
+
+def function_tools(tools: Any, param: str = "tools") -> list[dict[str, Any]] | None:
+    """Normalise chat-style (``{"type":"function","function":{...}}``) and Responses-style
+    (``{"type":"function","name":...}``) tool lists to ``[{"name", "parameters"}]``."""
+    if tools is None:
+        return None
+    if not isinstance(tools, list):
+        raise invalid(f"Invalid type for '{param}': expected an array.", param, "invalid_type")
+    out = []
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
+            raise invalid(f"Invalid '{param}[{i}]': expected an object with a 'type'.",
+                          f"{param}[{i}]", "invalid_type")
+        if tool["type"] != "function":
+            continue   # built-in tools (web search, ...) are accepted and never called
+        fn = tool.get("function", tool)
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise invalid(f"Missing required parameter: '{param}[{i}].function.name'.",
+                          f"{param}[{i}].function.name", "missing_required_parameter")
+        params = fn.get("parameters")
+        if params is not None and not isinstance(params, dict):
+            raise invalid(f"Invalid type for '{param}[{i}].function.parameters': expected an "
+                          "object.", f"{param}[{i}].function.parameters", "invalid_type")
+        out.append({"name": fn["name"], "parameters": params})
+    return out
+
+
+def tool_choice(value: Any) -> Any:
+    """``"none"|"auto"|"required"``, or the name of the forced function (chat or Responses
+    shape)."""
+    if value is None or value in ("none", "auto", "required"):
+        return value
+    if isinstance(value, dict) and value.get("type") == "function":
+        fn = value.get("function", value)
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            return fn["name"]
+    raise invalid("Invalid 'tool_choice': expected 'none', 'auto', 'required' or "
+                  "{\"type\": \"function\", \"function\": {\"name\": ...}}.", "tool_choice",
+                  "invalid_value")
+
+
+def response_format(value: Any, param: str = "response_format") -> dict[str, Any] | None:
+    """``{"type": "json_object"}`` or ``{"type": "json_schema", "schema": {...}}``; text: None."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        raise invalid(f"Invalid '{param}': expected an object with a 'type'.", param,
+                      "invalid_type")
+    kind = value["type"]
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "json_object"}
+    if kind == "json_schema":
+        spec = value.get("json_schema", value)
+        sch = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(sch, dict):
+            raise invalid(f"Missing required parameter: '{param}.json_schema.schema'.",
+                          f"{param}.json_schema.schema", "missing_required_parameter")
+        return {"type": "json_schema", "schema": sch}
+    raise invalid(f"Invalid value: '{kind}'. Supported values are: 'text', 'json_object' and "
+                  "'json_schema'.", f"{param}.type", "invalid_value")
