@@ -158,7 +158,7 @@ def decide(profile: Profile, ask: Ask) -> Said:
             reasoning_count = len(reasoning_shown)
     key = ("text", tuple(answer), reasoning_shown, style, finish, reasoning_count)
     return Said(reasoning_shown, tuple(answer), None, finish, style, reasoning_count,
-                False, key)
+                volatile, key)
 
 
 def schema_instance(params: Any, seed: int | None, salt: str) -> Any:

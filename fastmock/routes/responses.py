@@ -116,7 +116,8 @@ def prepare(raw: bytes, app: App) -> Prepared:
     prompt = tokens.estimate_chat_prompt(texts + ([instructions] if instructions else []),
                                          count + (1 if instructions else 0))
     completion = said.completion_tokens
-    usage = {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0},
+    usage = {"input_tokens": prompt,
+             "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
              "output_tokens": completion,
              "output_tokens_details": {"reasoning_tokens": said.reasoning_tokens},
              "total_tokens": prompt + completion}
@@ -212,7 +213,7 @@ def prepare(raw: bytes, app: App) -> Prepared:
 
 
 def render(app: App, p: Prepared) -> Reply:
-    if p.previous is not None and p.previous not in app.responses:
+    if p.previous is not None and p.previous.encode() not in app.responses:
         return invalid(f"Previous response with id '{p.previous}' not found.",
                        "previous_response_id", "previous_response_not_found", status=404).reply
     ident = IDS.new()
