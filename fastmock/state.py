@@ -136,7 +136,7 @@ MEMO_LIMIT = 1024
 class App:
     """Routes' view of the server: immutable config plus the current model registry."""
 
-    __slots__ = ("config", "profiles", "default_profile", "default_profiles", "models_body",
+    __slots__ = ("config", "profiles", "default_profiles", "models_body",
                  "model_bodies", "counters", "pacing", "memo", "responses")
 
     def __init__(self, config: Config, pacing: Stats | None = None) -> None:
@@ -147,7 +147,6 @@ class App:
         #: (route, body) -> what the route prepared from it; see ``prepared``.
         self.memo: dict[tuple[str, bytes], Any] = {}
         self.profiles: dict[str, Profile] = {}
-        self.default_profile = build_profile(config, ModelSpec("*"))
         #: What an unknown model name is served as, by the kind its route expects.
         self.default_profiles: dict[Kind, Profile] = {
             kind: build_profile(config, ModelSpec("*", kind=kind))
@@ -195,10 +194,3 @@ class App:
         self.responses[response_id] = body
         while len(self.responses) > limit:
             self.responses.popitem(last=False)
-
-    def profile(self, model: str) -> Profile | None:
-        """The profile serving ``model``; None when strict_models is set and it is unknown."""
-        found = self.profiles.get(model)
-        if found is not None:
-            return found
-        return None if self.config.strict_models else self.default_profile

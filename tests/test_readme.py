@@ -20,3 +20,20 @@ def test_option_documented(opt: Option) -> None:
 
 def test_two_commands() -> None:
     assert "make run" in README and "make test" in README
+
+
+def test_toml_example_loads(tmp_path: object) -> None:
+    import re
+    from pathlib import Path
+
+    from fastmock.config import load
+    from fastmock.state import App
+
+    block = re.search(r"```toml\n(.*?)```", README, re.S)
+    assert block is not None
+    path = Path(str(tmp_path)) / "fastmock.toml"
+    path.write_text(block.group(1))
+    config = load({}, environ={}, config_file=str(path))
+    app = App(config)
+    assert app.profiles["slow-reasoner"].kind == "reasoning"
+    assert app.profiles["my-embedder"].embedding_dimensions == 768
