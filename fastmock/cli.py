@@ -26,6 +26,9 @@ def parser() -> argparse.ArgumentParser:
         if opt.type is bool:
             p.add_argument(opt.flag, dest=opt.name, action=argparse.BooleanOptionalAction,
                            help=help_text)
+        elif opt.type is list:
+            p.add_argument(opt.flag, dest=opt.name, action="append", metavar="KEY",
+                           help=f"{opt.help} (env {opt.env})")
         else:
             p.add_argument(opt.flag, dest=opt.name, metavar=opt.name.upper(),
                            choices=opt.choices or None, help=help_text)

@@ -50,10 +50,12 @@ class Option:
     minimum: float | None = None
     maximum: float | None = None
     per_model: bool = False
+    #: A list option's flag is singular and repeatable (``--api-key A --api-key B``).
+    flag_name: str = ""
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return self.flag_name or "--" + self.name.replace("_", "-")
 
     @property
     def env(self) -> str:
@@ -104,6 +106,20 @@ OPTIONS: tuple[Option, ...] = (
            minimum=0, maximum=86400),
     Option("strict_models", bool, False, "answer 404 model_not_found for model names that are "
            "not served (by default any name is accepted)"),
+    Option("api_keys", list, (), "API keys; once one exists every API request needs one "
+           "(flag repeatable, environment comma-separated)", flag_name="--api-key"),
+    Option("admin_key", str, "", "key for the admin API; without it, only loopback clients "
+           "may use the admin API"),
+    Option("state_file", str, "", "JSON file where keys and models changed through the admin "
+           "API survive restarts (written atomically)"),
+    Option("max_connections", int, 10_000, "open connections accepted at once; beyond, 503 "
+           "with Retry-After", minimum=1, maximum=1_000_000),
+    Option("request_timeout_s", float, 30.0, "time a client has to send a request's head and "
+           "body (408 and close after)", minimum=0.1, maximum=3600),
+    Option("keepalive_timeout_s", float, 75.0, "an idle keep-alive connection is closed after "
+           "this long", minimum=0.1, maximum=86400),
+    Option("max_headers", int, 100, "header fields allowed in a request (431 above)",
+           minimum=1, maximum=10_000),
     Option("max_body_bytes", int, 16 * MiB, "largest request body accepted (413 above it)",
            minimum=1024, maximum=1024 * MiB),
     Option("max_header_bytes", int, 32 * 1024, "largest request head accepted (431 above it)",
@@ -169,6 +185,13 @@ class Config:
     http: HttpImpl = "auto"
     stats_interval_s: float = 10.0
     strict_models: bool = False
+    api_keys: tuple[str, ...] = ()
+    admin_key: str = ""
+    state_file: str = ""
+    max_connections: int = 10_000
+    request_timeout_s: float = 30.0
+    keepalive_timeout_s: float = 75.0
+    max_headers: int = 100
     max_body_bytes: int = 16 * MiB
     max_header_bytes: int = 32 * 1024
     shutdown_grace_s: float = 10.0
@@ -192,6 +215,14 @@ def _coerce(opt: Option, value: Any, where: str) -> Any:
 
     ``where`` names the value for error messages: a flag, a variable, or "file: key".
     """
+    if opt.type is list:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+            raise ConfigError(f"{where} must be a list of strings")
+        keys = tuple(i.strip() for i in items if i.strip())
+        if any(len(k) < 8 or any(c.isspace() for c in k) for k in keys):
+            raise ConfigError(f"{where}: a key must have at least 8 characters and no spaces")
+        return keys
     if opt.type is bool:
         if isinstance(value, bool):
             return value

@@ -9,7 +9,9 @@ without delay goes out at once in one write, a paced one goes to the scheduler, 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import time
 from typing import cast
 
 from .frames import CLOCK, error_reply, raw_response
@@ -26,6 +28,7 @@ WRITE_LOW = 16 * 1024
 
 _ERROR_MESSAGES = {
     400: "The request could not be parsed as HTTP/1.1",
+    408: "The request was not received in time",
     413: "The request body is larger than this server accepts",
     431: "The request head is larger than this server accepts",
     501: "This server does not implement what the request asks for",
@@ -34,12 +37,34 @@ _ERROR_MESSAGES = {
 
 
 class Connections:
-    """Every open connection of a server, so that shutdown can find them."""
+    """Every open connection of a server, so that shutdown and the deadline sweep find them."""
 
     __slots__ = ("open",)
 
     def __init__(self) -> None:
         self.open: set[BaseProtocol] = set()
+
+    def sweep(self, now: float) -> None:
+        """Close connections past their deadline (called once a second, not a timer each)."""
+        for proto in [p for p in self.open if p.waiting and now > p.deadline]:
+            proto.expire()
+
+
+def is_loopback(peer: object) -> bool:
+    """Whether a peername (``(host, port, ...)``) is a loopback address (IPv4, IPv6, mapped)."""
+    if not isinstance(peer, tuple) or not peer:
+        return False
+    try:
+        address = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+_SERVICE_UNAVAILABLE = error_reply(
+    503, "This server has as many connections open as it accepts (max_connections); retry "
+    "shortly.", "server_error", None, "too_many_connections", extra=((b"retry-after", b"1"),))
 
 
 class BaseProtocol(asyncio.Protocol):
@@ -48,6 +73,7 @@ class BaseProtocol(asyncio.Protocol):
     __slots__ = (
         # per connection
         "app", "scheduler", "connections", "transport", "writing_paused", "reading_paused",
+        "loopback", "deadline", "waiting",
         # per reply
         "stream", "_delayed", "_head_only",
     )
@@ -62,14 +88,28 @@ class BaseProtocol(asyncio.Protocol):
         self.stream: Stream | None = None
         self._delayed: Reply | None = None
         self._head_only = False
+        self.loopback = False
+        #: What the connection waits for, and until when (monotonic seconds): "fresh" (no
+        #: byte yet), "request" (a request under way), "idle" (keep-alive), "" (we reply).
+        self.waiting = "fresh"
+        self.deadline = float("inf")
 
     # -- transport callbacks -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """A client connected: set explicit write-buffer limits and register for shutdown."""
         transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        config = self.app.config
+        if len(self.connections.open) >= config.max_connections:
+            # Over the limit: say so at once (never a hang), then close.
+            self.app.counters.rejected += 1
+            transport.write(raw_response(_SERVICE_UNAVAILABLE, CLOCK.date, close=True))
+            transport.close()
+            return
         self.transport = transport
         transport.set_write_buffer_limits(high=WRITE_HIGH, low=WRITE_LOW)
+        self.loopback = is_loopback(transport.get_extra_info("peername"))
+        self.deadline = time.monotonic() + config.request_timeout_s
         self.connections.open.add(self)
         counters = self.app.counters
         counters.connections_open += 1
@@ -104,6 +144,7 @@ class BaseProtocol(asyncio.Protocol):
 
     def send(self, reply: Reply) -> None:
         """Send a reply now, or hand its plan to the scheduler."""
+        self.waiting = ""
         plan = reply.plan
         if plan is None:
             self._write_whole(reply, reply.body)
@@ -159,6 +200,29 @@ class BaseProtocol(asyncio.Protocol):
         limit = self.app.config.max_header_bytes
         self.fail(431, f"the head has over {size} bytes; this server accepts {limit} "
                        "(max_header_bytes).")
+
+    # -- deadlines ------------------------------------------------------------------------------
+
+    def bytes_arrived(self) -> None:
+        """A request has begun: it must be complete within request_timeout_s."""
+        if self.waiting == "idle" or self.waiting == "fresh":
+            self.waiting = "request"
+            self.deadline = time.monotonic() + self.app.config.request_timeout_s
+
+    def ready_for_next(self) -> None:
+        """A reply is done and the connection stays open: idle until keepalive_timeout_s."""
+        self.waiting = "idle"
+        self.deadline = time.monotonic() + self.app.config.keepalive_timeout_s
+
+    def expire(self) -> None:
+        """The deadline passed: 408 for a request that is too slow, a silent close otherwise."""
+        waiting, self.waiting = self.waiting, ""
+        if waiting == "request":
+            self.app.counters.timeouts += 1
+            self.fail(408, f"it took longer than {self.app.config.request_timeout_s:g} s "
+                           "(request_timeout_s).")
+        else:
+            self._close()
 
     # -- what a handler implements -------------------------------------------------------------
 

@@ -65,6 +65,7 @@ class H11Protocol(BaseProtocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed bytes to h11 and answer whatever requests are now complete."""
+        self.bytes_arrived()
         try:
             self.conn.receive_data(data)
         except RuntimeError:  # bytes after the client's own close: nothing to answer
@@ -135,6 +136,10 @@ class H11Protocol(BaseProtocol):
         config = self.app.config
         # h11 enforces max_incomplete_event_size only while a head is incomplete; a whole
         # oversized head that arrives in one read is measured here.
+        if len(event.headers) > config.max_headers:
+            self.fail(431, f"the head has {len(event.headers)} fields; this server accepts "
+                           f"{config.max_headers} (max_headers).")
+            return False
         size = len(event.target) + 16
         for name, value in event.headers:
             size += len(name) + len(value) + 4
@@ -150,7 +155,8 @@ class H11Protocol(BaseProtocol):
     def _respond(self) -> None:
         event = self._request
         assert event is not None
-        request = Request(event.method, event.target, list(event.headers), b"".join(self._body))
+        request = Request(event.method, event.target, list(event.headers), b"".join(self._body),
+                          self.loopback)
         self._request = None
         self._body = []
         self.app.counters.requests += 1
@@ -188,6 +194,7 @@ class H11Protocol(BaseProtocol):
             self._close()
         elif conn.our_state is h11.DONE and conn.their_state is h11.DONE:
             conn.start_next_cycle()
+            self.ready_for_next()
             if self.reading_paused and not self.writing_paused:
                 self._resume_reading()
 

@@ -92,6 +92,7 @@ class HttpToolsProtocol(BaseProtocol):
         """Parse what arrived, queue complete requests, answer them in order."""
         if self._stopped:
             return
+        self.bytes_arrived()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -146,6 +147,10 @@ class HttpToolsProtocol(BaseProtocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.lower(), value))
+        if len(self._headers) > self.app.config.max_headers:
+            self._error = (431, f"the head has over {len(self._headers) - 1} fields; this "
+                                f"server accepts {self.app.config.max_headers} (max_headers).")
+            raise _Stop
         self._count_head(len(name) + len(value) + 4)
 
     def _count_head(self, size: int) -> None:
@@ -183,7 +188,8 @@ class HttpToolsProtocol(BaseProtocol):
     def on_message_complete(self) -> None:
         parser = self.parser
         http10 = parser.get_http_version() == "1.0"
-        request = Request(parser.get_method(), self._url, self._headers, b"".join(self._body))
+        request = Request(parser.get_method(), self._url, self._headers, b"".join(self._body),
+                          self.loopback)
         self._queue.append(_Pending(request, parser.should_keep_alive() and not http10, http10))
         self._body = []
 
@@ -256,7 +262,9 @@ class HttpToolsProtocol(BaseProtocol):
             self._queue.clear()
             self._stopped = True
             self._close()
-        elif self.reading_paused and not self.writing_paused and not self._stopped \
+            return
+        self.ready_for_next()
+        if self.reading_paused and not self.writing_paused and not self._stopped \
                 and len(self._queue) <= MAX_QUEUED:
             self._resume_reading()
 

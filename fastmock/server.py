@@ -9,7 +9,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from .config import Config
+from . import statefile
+from .config import Config, ConfigError
 from .frames import CLOCK
 from .protocol import BaseProtocol, Connections
 from .scheduler import Scheduler
@@ -21,15 +22,56 @@ log = logging.getLogger("fastmock")
 BACKLOG = 4096
 
 
-def _start_ticker(loop: asyncio.AbstractEventLoop) -> None:
-    """Refresh the Date header and ``created`` just after each wall-clock second."""
+def _start_ticker(loop: asyncio.AbstractEventLoop, connections: Connections) -> None:
+    """Just after each wall-clock second: refresh the Date header and ``created``, and close
+    connections past their request or keep-alive deadline (one sweep, no timer per connection).
+    """
 
     def tick() -> None:
         now = time.time()
         CLOCK.tick(now)
+        connections.sweep(time.monotonic())
         loop.call_later(1.0 - (now % 1.0) + 0.001, tick)
 
     tick()
+
+
+def raise_fd_limit(wanted: int) -> None:
+    """Lift the soft open-files limit toward the hard one: each connection is a descriptor."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, wanted + 64)
+        if soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        if soft < wanted + 64:
+            log.warning("open-files limit %d is below max_connections %d: connections beyond "
+                        "it will fail to open", soft, wanted)
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def restore_state(app: App, path: str) -> None:
+    """Apply a state file's keys and models, and save the state there after every change."""
+    saved = statefile.read(path)
+    for entry in saved.keys:
+        app.keys.restore(entry)
+    if saved.unloaded:
+        app.unload_models(saved.unloaded)
+    for spec in saved.loaded:
+        app.load_model(spec)
+
+    def save() -> None:
+        try:
+            statefile.write(path, statefile.State(
+                [e for e in app.keys.entries() if e.source == "admin"],
+                list(app.admin_loaded.values()), sorted(app.admin_unloaded)))
+        except OSError as exc:
+            log.error("cannot write state file %s: %s", path, exc.strerror or exc)
+
+    app.on_change = save
 
 
 def _start_stats_log(loop: asyncio.AbstractEventLoop, scheduler: Scheduler,
@@ -67,8 +109,11 @@ def protocol_class(http: str) -> type[BaseProtocol]:
 def startup_line(config: Config, app: App, host: str, port: int, http: str) -> str:
     names = ", ".join(app.profiles) or "none"
     others = "only these" if config.strict_models else "any other name accepted too"
+    keys = f"API keys required ({len(app.keys)})" if app.keys.active else "no API key needed"
+    admin = "admin API needs the admin key" if config.admin_key \
+        else "admin API open to loopback clients only"
     return (f"fastmock listening on http://{host}:{port}/v1 ({http}) | models: {names} "
-            f"({others}) | press Ctrl+C to stop")
+            f"({others}) | {keys}; {admin} | press Ctrl+C to stop")
 
 
 async def serve(config: Config, on_ready: Callable[[str], None] | None = None) -> int:
@@ -76,13 +121,20 @@ async def serve(config: Config, on_ready: Callable[[str], None] | None = None) -
     loop = asyncio.get_running_loop()
     scheduler = Scheduler(time.monotonic, loop.call_later)
     app = App(config, scheduler.stats)
-    connections = Connections()
+    if config.state_file:
+        try:
+            restore_state(app, config.state_file)
+        except ConfigError as exc:
+            print(f"fastmock: error: {exc}", file=sys.stderr)
+            return 2
     try:
         handler = protocol_class(config.http)
     except RuntimeError as exc:
         print(f"fastmock: error: {exc}", file=sys.stderr)
         return 2
-    _start_ticker(loop)
+    connections = Connections()
+    raise_fd_limit(config.max_connections)
+    _start_ticker(loop, connections)
     if config.stats_interval_s > 0:
         _start_stats_log(loop, scheduler, config.stats_interval_s)
     try:

@@ -19,6 +19,7 @@ import orjson
 from . import content, tokens
 from .config import Config, Kind, Mode, ModelSpec
 from .errors import Invalid
+from .keys import KeyRing
 from .reply import Plan
 from .scheduler import Stats
 
@@ -119,13 +120,16 @@ def build_profile(config: Config, spec: ModelSpec) -> Profile:
 class Counters:
     """Traffic counters the protocol bumps and GET /stats reads."""
 
-    __slots__ = ("requests", "connections_open", "connections_total", "protocol_errors")
+    __slots__ = ("requests", "connections_open", "connections_total", "protocol_errors",
+                 "rejected", "timeouts")
 
     def __init__(self) -> None:
         self.requests = 0
         self.connections_open = 0
         self.connections_total = 0
         self.protocol_errors = 0
+        self.rejected = 0
+        self.timeouts = 0
 
 
 #: Request bodies up to this size are memoized (load tests replay the same few bodies).
@@ -137,7 +141,8 @@ class App:
     """Routes' view of the server: immutable config plus the current model registry."""
 
     __slots__ = ("config", "profiles", "default_profiles", "models_body",
-                 "model_bodies", "counters", "pacing", "memo", "responses")
+                 "model_bodies", "counters", "pacing", "memo", "responses", "keys", "specs",
+                 "admin_loaded", "admin_unloaded", "on_change")
 
     def __init__(self, config: Config, pacing: Stats | None = None) -> None:
         self.config = config
@@ -153,12 +158,23 @@ class App:
             for kind in ("chat", "reasoning", "embedding", "rerank")}
         #: Stored Responses API objects, oldest first.
         self.responses: OrderedDict[bytes, bytes] = OrderedDict()
+        self.keys = KeyRing()
+        for key in config.api_keys:
+            self.keys.add(key, "config", "config")
+        self.specs: dict[str, ModelSpec] = {}
+        #: What the admin API changed, for --state-file: models it loaded, config models it
+        #: unloaded. (Keys it created are the key ring's entries from source "admin".)
+        self.admin_loaded: dict[str, ModelSpec] = {}
+        self.admin_unloaded: set[str] = set()
+        #: Called after every admin change (the server saves the state file there).
+        self.on_change: Callable[[], None] | None = None
         self.models_body = b""
         self.model_bodies: dict[str, bytes] = {}
         self.set_models(config.models)
 
     def set_models(self, specs: tuple[ModelSpec, ...] | list[ModelSpec]) -> None:
         """Replace the served models and rebuild everything precomputed from them."""
+        self.specs = {s.id: s for s in specs}
         self.profiles = {s.id: build_profile(self.config, s) for s in specs}
         self.memo.clear()
         objects = {s.id: {"id": s.id, "object": "model", "created": s.created,
@@ -185,6 +201,25 @@ class App:
                     self.memo.clear()
                 self.memo[key] = found
         return found
+
+    def load_model(self, spec: ModelSpec) -> None:
+        """Serve ``spec`` (replacing a model of the same id); an admin change."""
+        self.admin_loaded[spec.id] = spec
+        self.admin_unloaded.discard(spec.id)
+        self.set_models([*(s for s in self.specs.values() if s.id != spec.id), spec])
+
+    def unload_models(self, ids: list[str]) -> list[str]:
+        """Stop serving these models; returns the ids that were served. An admin change."""
+        gone = [i for i in ids if i in self.specs]
+        for model_id in gone:
+            if self.admin_loaded.pop(model_id, None) is None:
+                self.admin_unloaded.add(model_id)   # a configured model: keep it unloaded
+        self.set_models([s for s in self.specs.values() if s.id not in gone])
+        return gone
+
+    def changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def store_response(self, response_id: bytes, body: bytes) -> None:
         """Keep a Responses API object; beyond max_stored_responses the oldest goes."""

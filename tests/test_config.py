@@ -20,7 +20,9 @@ def test_every_option_is_a_config_field_with_the_same_default() -> None:
     for opt in OPTIONS:
         assert opt.name in fields
         assert getattr(Config(), opt.name) == opt.default
-        assert opt.flag == "--" + opt.name.replace("_", "-")
+        # One rule; a list option's flag is the singular, repeatable form (--api-key).
+        expected = "--" + opt.name.replace("_", "-")
+        assert opt.flag == (expected[:-1] if opt.type is list else expected)
         assert opt.env == "FASTMOCK_" + opt.name.upper()
 
 

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from urllib.parse import unquote
 
 from ..frames import error_reply
+from ..keys import presented_key
 from ..reply import Reply
 from ..state import App
-from . import chat, completions, embeddings, health, models, rerank, responses, stats
+from . import admin, chat, completions, embeddings, health, models, rerank, responses, stats
 from .common import Invalid, Request
 
 log = logging.getLogger("fastmock")
@@ -29,6 +30,11 @@ ROUTES: dict[str, dict[bytes, Handler]] = {
     "/rerank": {b"POST": rerank.handle},
     "/v2/rerank": {b"POST": rerank.handle},
     "/responses": {b"POST": responses.handle},
+    "/admin/auth/keys": {b"GET": admin.list_keys, b"POST": admin.create_key,
+                         b"DELETE": admin.delete_all_keys},
+    "/admin/models/load": {b"POST": admin.load_model},
+    "/admin/models/unload": {b"POST": admin.unload_model},
+    "/admin/models/unload_all": {b"POST": admin.unload_all},
     "/models": {b"GET": models.list_models},
     "/health": {b"GET": health.health},
     "/healthz": {b"GET": health.health},
@@ -39,6 +45,7 @@ ROUTES: dict[str, dict[bytes, Handler]] = {
 PREFIX_ROUTES: tuple[tuple[str, dict[bytes, ItemHandler]], ...] = (
     ("/models/", {b"GET": models.retrieve}),
     ("/responses/", {b"GET": responses.retrieve}),
+    ("/admin/auth/keys/", {b"DELETE": admin.delete_key}),
 )
 
 
@@ -58,10 +65,26 @@ def canonical_path(target: bytes) -> str:
     return path
 
 
+#: Answered without an API key even when keys exist: liveness probes and counters.
+OPEN_PATHS = frozenset({"/health", "/healthz", "/stats"})
+
+UNAUTHORIZED = error_reply(
+    401, "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>', 'api-key' or "
+    "'x-api-key'.", "invalid_request_error", None, "invalid_api_key",
+    extra=((b"www-authenticate", b'Bearer realm="fastmock"'),))
+
+
 def route(req: Request, app: App) -> Reply:
     """Answer one complete request. Never raises: every failure becomes an error reply."""
     method = b"GET" if req.method == b"HEAD" else req.method
     path = canonical_path(req.target)
+    if path.startswith("/admin/"):
+        denied = admin.authorize(req, app)
+        if denied is not None:
+            return denied
+    elif app.keys.active and path not in OPEN_PATHS \
+            and not app.keys.check(presented_key(req.headers)):
+        return UNAUTHORIZED
     try:
         table = ROUTES.get(path)
         if table is not None:

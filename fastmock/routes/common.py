@@ -22,6 +22,8 @@ class Request:
     target: bytes
     headers: list[Header]
     body: bytes = b""
+    #: The client connected from a loopback address (the admin API trusts those by default).
+    loopback: bool = True
 
 
 def json_object(body: bytes) -> dict[str, Any]:

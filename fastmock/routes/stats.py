@@ -12,7 +12,9 @@ def stats(req: Request, app: App) -> Reply:
     c = app.counters
     return json_reply(200, {
         "requests": c.requests,
-        "connections": {"open": c.connections_open, "total": c.connections_total},
+        "connections": {"open": c.connections_open, "total": c.connections_total,
+                        "rejected_over_limit": c.rejected},
         "protocol_errors": c.protocol_errors,
+        "request_timeouts": c.timeouts,
         "pacing": app.pacing.as_dict(),
     })

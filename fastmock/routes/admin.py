@@ -1,0 +1,112 @@
+"""The admin API, on the same paths as the earlier Go mock: keys and the model registry.
+
+It is not open to the world: with ``--admin-key`` every admin request must present that key
+(as an API key is presented); without one, only loopback clients may use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import time
+from typing import Any
+
+from ..config import OPTION_BY_NAME, ConfigError, model_spec
+from ..frames import json_reply
+from ..keys import presented_key
+from ..reply import Reply
+from ..state import App
+from .common import Request, invalid, json_object, want_str
+
+MODEL_TYPES = ("chat", "embedding", "rerank", "reasoning")
+
+
+def authorize(req: Request, app: App) -> Reply | None:
+    """None when the request may use the admin API, else the error to send."""
+    admin_key = app.config.admin_key
+    if admin_key:
+        key = presented_key(req.headers)
+        if key is None or not hmac.compare_digest(key, admin_key.encode()):
+            return invalid("The admin API needs the admin key (Authorization: Bearer <key>).",
+                           None, "invalid_admin_key", 401, "authentication_error").reply
+        return None
+    if not req.loopback:
+        return invalid("The admin API answers loopback clients only; start fastmock with "
+                       "--admin-key to use it from elsewhere.", None, "admin_loopback_only",
+                       403, "permission_error").reply
+    return None
+
+
+def list_keys(req: Request, app: App) -> Reply:
+    return json_reply(200, {"object": "list", "auth_enabled": app.keys.active,
+                            "data": [e.public() for e in app.keys.entries()]})
+
+
+def create_key(req: Request, app: App) -> Reply:
+    body = json_object(req.body) if req.body.strip() else {}
+    name = want_str(body, "name") or "unnamed"
+    if len(name) > 256:
+        raise invalid("'name' must have at most 256 characters.", "name", "invalid_value")
+    key, entry = app.keys.create(name)
+    app.changed()
+    return json_reply(200, {**entry.public(), "key": key,
+                            "message": "Store this key now: it is not shown again."})
+
+
+def delete_key(req: Request, app: App, key: str) -> Reply:
+    entry = app.keys.remove(key.encode())
+    if entry is None:
+        raise invalid("No such API key.", "key", "key_not_found", status=404)
+    app.changed()
+    return json_reply(200, {"deleted": True, "key_prefix": entry.prefix,
+                            "auth_enabled": app.keys.active})
+
+
+def delete_all_keys(req: Request, app: App) -> Reply:
+    count = app.keys.clear()
+    app.changed()
+    return json_reply(200, {"deleted": count, "auth_enabled": False})
+
+
+def load_model(req: Request, app: App) -> Reply:
+    body = json_object(req.body)
+    model_id = want_str(body, "model_id", required=True)
+    assert model_id is not None
+    kind = want_str(body, "model_type") or "chat"
+    if kind not in MODEL_TYPES:
+        raise invalid(f"Invalid 'model_type': expected one of {', '.join(MODEL_TYPES)}.",
+                      "model_type", "invalid_value")
+    settings: dict[str, Any] = {"kind": kind}
+    for key, value in body.items():
+        if key in ("model_id", "model_type"):
+            continue
+        if key != "owned_by" and not (key in OPTION_BY_NAME and OPTION_BY_NAME[key].per_model):
+            raise invalid(f"Unknown field {key!r} for a model.", key, "unknown_parameter")
+        settings[key] = value
+    try:
+        spec = dataclasses.replace(model_spec(model_id, settings, "model"),
+                                   created=int(time.time()))
+    except ConfigError as exc:
+        raise invalid(str(exc), None, "invalid_value") from None
+    app.load_model(spec)
+    app.changed()
+    return json_reply(200, {"id": spec.id, "object": "model", "created": spec.created,
+                            "owned_by": spec.owned_by, "model_type": spec.kind,
+                            "settings": dict(spec.overrides)})
+
+
+def unload_model(req: Request, app: App) -> Reply:
+    body = json_object(req.body)
+    model_id = want_str(body, "model_id", required=True)
+    assert model_id is not None
+    if not app.unload_models([model_id]):
+        raise invalid(f"The model '{model_id}' is not loaded.", "model_id", "model_not_found",
+                      status=404)
+    app.changed()
+    return json_reply(200, {"id": model_id, "object": "model", "deleted": True})
+
+
+def unload_all(req: Request, app: App) -> Reply:
+    gone = app.unload_models(list(app.specs))
+    app.changed()
+    return json_reply(200, {"deleted": len(gone), "ids": gone})
