@@ -127,6 +127,18 @@ class BaseProtocol(asyncio.Protocol):
         self._delayed = None
         self._release()
 
+    def eof_received(self) -> bool:
+        """The client closed its side: answer what is complete, then close.
+
+        During a paced reply the client is taken as gone (like uvicorn): its stream is freed.
+        """
+        if self.transport is None:
+            return False
+        if self.stream is not None:
+            return False
+        self._eof()
+        return True
+
     def pause_writing(self) -> None:
         """The transport buffer is over WRITE_HIGH: the scheduler will skip this connection."""
         self.writing_paused = True
@@ -249,6 +261,10 @@ class BaseProtocol(asyncio.Protocol):
     def _can_start_reply(self) -> bool:
         raise NotImplementedError
 
+    def _eof(self) -> None:
+        """Answer what the client sent before closing its side."""
+        raise NotImplementedError
+
     def _release(self) -> None:
         """Drop per-request buffers when the connection is lost."""
 
@@ -259,8 +275,11 @@ class BaseProtocol(asyncio.Protocol):
             self.transport.write(data)
 
     def _close(self) -> None:
+        """Close after the buffered writes; from now on nothing reads or writes here."""
         if self.transport is not None:
             self.transport.close()
+            self.transport = None
+            self.waiting = ""
 
     def _pause_reading(self) -> None:
         if not self.reading_paused and self.transport is not None:

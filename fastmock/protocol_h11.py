@@ -65,6 +65,8 @@ class H11Protocol(BaseProtocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed bytes to h11 and answer whatever requests are now complete."""
+        if self.transport is None:
+            return
         self.bytes_arrived()
         try:
             self.conn.receive_data(data)
@@ -77,16 +79,13 @@ class H11Protocol(BaseProtocol):
             # Pipelined requests behind a running stream: stop reading until it is done.
             self._pause_reading()
 
-    def eof_received(self) -> bool:
-        """The client closed its side: answer what is complete, then close.
-
-        During a paced reply the client is taken as gone (like uvicorn): its stream is freed.
-        """
-        if self.stream is not None:
-            return False
-        self.conn.receive_data(b"")
+    def _eof(self) -> None:
+        try:
+            self.conn.receive_data(b"")
+        except RuntimeError:
+            self._close()
+            return
         self._pump()
-        return True
 
     # -- the event pump ------------------------------------------------------------------------
 

@@ -90,7 +90,7 @@ class HttpToolsProtocol(BaseProtocol):
 
     def data_received(self, data: bytes) -> None:
         """Parse what arrived, queue complete requests, answer them in order."""
-        if self._stopped:
+        if self._stopped or self.transport is None:
             return
         self.bytes_arrived()
         try:
@@ -116,19 +116,12 @@ class HttpToolsProtocol(BaseProtocol):
         if len(self._queue) > MAX_QUEUED or (self._stopped and self._queue):
             self._pause_reading()
 
-    def eof_received(self) -> bool:
-        """The client closed its side: answer what is queued, then close.
-
-        During a paced reply the client is taken as gone (like uvicorn): its stream is freed.
-        """
-        if self.stream is not None:
-            return False
+    def _eof(self) -> None:
         if self._queue and self._queue[-1].error is None:
             self._queue[-1].keep_alive = False
         self._stopped = True
         if not self._queue:
             self._close()
-        return True
 
     # -- parser callbacks ----------------------------------------------------------------------
 
