@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install clean bench bench-locust bench-tools
+.PHONY: run test install clean bench bench-locust bench-tools fuzz soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,15 @@ bench: $(VENV)/.installed-bench bench-tools
 ## The Locust suite alone, headless against a local fastmock; CSV and HTML in bench/out/.
 bench-locust: $(VENV)/.installed-bench
 	$(BIN)/python bench/locust_run.py $(ARGS)
+
+## The fuzz properties of the test suite with many more examples (outside `make test`).
+fuzz: $(VENV)/.installed-test
+	FASTMOCK_FUZZ_EXAMPLES=$${FASTMOCK_FUZZ_EXAMPLES:-20000} $(BIN)/python -m pytest -q \
+	  -p no:cacheprovider tests/test_fuzz.py
+
+## Minutes of mixed load with streams cut short; RSS and descriptors must come back.
+soak: $(VENV)/.installed-test
+	$(BIN)/python bench/soak.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -96,7 +96,7 @@ OPTIONS: tuple[Option, ...] = (
            "that the reply is a tool call", minimum=0, maximum=1, per_model=True),
     Option("embedding_dimensions", int, 1536, "size of an embedding model's vectors",
            minimum=1, maximum=16384, per_model=True),
-    Option("max_stored_responses", int, 10_000, "Responses API objects kept for GET and "
+    Option("max_stored_responses", int, 1_000, "Responses API objects kept for GET and "
            "previous_response_id (oldest evicted first)", minimum=0, maximum=10_000_000),
     Option("delay_nonstream", bool, True, "make non-streaming replies wait as long as the stream "
            "would have taken", per_model=True),
@@ -180,7 +180,7 @@ class Config:
     reasoning_text: str = DEFAULT_REASONING_TEXT
     tool_call_probability: float = 0.0
     embedding_dimensions: int = 1536
-    max_stored_responses: int = 10_000
+    max_stored_responses: int = 1_000
     delay_nonstream: bool = True
     http: HttpImpl = "auto"
     stats_interval_s: float = 10.0
