@@ -8,7 +8,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import Server, running_server
+from fastmock.config import Config
+from fastmock.protocol_h11 import H11Protocol
+from fastmock.protocol_httptools import HttpToolsProtocol
+from helpers import Make, Rig, Server, running_server
 
 
 @pytest.fixture(scope="session", params=["h11", "httptools"])
@@ -17,3 +20,13 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
     with running_server("--http", request.param) as s:
         assert f"({request.param})" in s.startup_line
         yield s
+
+
+@pytest.fixture(params=[H11Protocol, HttpToolsProtocol], ids=["h11", "httptools"])
+def make(request: pytest.FixtureRequest) -> Make:
+    """Build a Rig for each HTTP handler: every test that takes it runs against both."""
+
+    def build(config: Config | None = None, **kw: object) -> Rig:
+        return Rig(config or Config(), handler=request.param, **kw)  # type: ignore[arg-type]
+
+    return build

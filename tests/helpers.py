@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +22,8 @@ from fastmock.protocol import BaseProtocol, Connections
 from fastmock.protocol_h11 import H11Protocol
 from fastmock.scheduler import Scheduler
 from fastmock.state import App
+
+Make = Callable[..., "Rig"]
 
 
 class FakeTransport:

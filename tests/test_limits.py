@@ -5,26 +5,14 @@ from __future__ import annotations
 import signal
 import socket
 import time
-from collections.abc import Callable
-from typing import Any
 
 import orjson
 import pytest
 
 from fastmock.config import Config
-from fastmock.protocol_h11 import H11Protocol
-from fastmock.protocol_httptools import HttpToolsProtocol
-from helpers import Rig, parse_responses, request_bytes, running_server, sse_events
+from helpers import Make, parse_responses, request_bytes, running_server, sse_events
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-Make = Callable[..., Rig]
-
-
-@pytest.fixture(params=[H11Protocol, HttpToolsProtocol], ids=["h11", "httptools"])
-def make(request: pytest.FixtureRequest) -> Make:
-    def build(config: Config | None = None, **kw: Any) -> Rig:
-        return Rig(config or Config(), handler=request.param, **kw)
-    return build
 
 
 def later(seconds: float) -> float:

@@ -5,28 +5,15 @@ Every test runs against the h11 handler (the reference) and the httptools one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import orjson
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from fastmock.config import Config
-from fastmock.protocol_h11 import H11Protocol
-from fastmock.protocol_httptools import HttpToolsProtocol
-from helpers import Rig, parse_responses, request_bytes, sse_events
+from helpers import Make, parse_responses, request_bytes, sse_events
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
-Make = Callable[..., Rig]
-
-
-@pytest.fixture(params=[H11Protocol, HttpToolsProtocol], ids=["h11", "httptools"])
-def make(request: pytest.FixtureRequest) -> Make:
-    def build(config: Config | None = None, **kw: Any) -> Rig:
-        return Rig(config or Config(), handler=request.param, **kw)
-    return build
 
 
 def test_keep_alive_and_one_write_per_reply(make: Make) -> None:

@@ -19,16 +19,15 @@ from ..reply import Reply
 from ..say import Said
 from ..state import App, Profile
 from .common import (
-    Request,
     invalid,
     json_object,
-    want_bool,
-    want_dict,
+    prepared_route,
+    stream_flags,
     want_int,
+    want_model,
     want_number,
     want_str,
 )
-from .kinds import profile_for
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 MAX_N = 128
@@ -187,23 +186,15 @@ class Prepared:
 def prepare(raw: bytes, app: App) -> Prepared:
     """Parse and validate a chat body and pick its precomputed pieces (memoized per body)."""
     body = json_object(raw)
-    model = want_str(body, "model", required=True)
-    assert model is not None
+    model, profile = want_model(body, app, "chat")
     messages = _messages(body)
-    stream = want_bool(body, "stream")
+    stream, include_usage = stream_flags(body)
     n = want_int(body, "n", 1, MAX_N) or 1
     limit = want_int(body, "max_completion_tokens", 1, MAX_TOKENS)
     if limit is None:
         limit = want_int(body, "max_tokens", 1, MAX_TOKENS)
     want_number(body, "temperature", 0, 2)
     want_number(body, "top_p", 0, 1)
-    options = want_dict(body, "stream_options")
-    if options is not None and not stream:
-        raise invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                      "stream_options", "invalid_value")
-    include_usage = want_bool(options, "include_usage", param="stream_options.include_usage") \
-        if options else False
-    profile = profile_for(app, model, "chat")
     ask = say.Ask(
         echo_text=content.last_user_text(messages), seed=say.want_seed(body), limit=limit,
         stop=say.stop_list(body.get("stop")), tools=say.function_tools(body.get("tools")),
@@ -218,7 +209,18 @@ def prepare(raw: bytes, app: App) -> Prepared:
                     said.volatile)
 
 
-def render(p: Prepared) -> Reply:
+def sse_steps(head: bytes, step_tails: list[list[bytes]], usage: bytes | None) -> list[bytes]:
+    """Every SSE step of a chunk stream: ``head`` before each precomputed tail; then the usage
+    chunk (``"choices": []``) when asked for, and ``[DONE]``, with the last step."""
+    steps = [head.join(tails) for tails in step_tails]
+    if usage is not None:
+        steps[-1] += head + b'],"usage":' + usage + b"}\n\n" + DONE
+    else:
+        steps[-1] += DONE
+    return steps
+
+
+def render(app: App, p: Prepared) -> Reply:
     """The reply for one request: a fresh id and ``created`` spliced into prepared bytes."""
     ident = IDS.new()
     pieces = p.pieces
@@ -226,13 +228,9 @@ def render(p: Prepared) -> Reply:
         head = (b'data: {"id":"chatcmpl-%s","object":"chat.completion.chunk","created":%s,'
                 b'"model":%s,%s,"choices":[' % (ident, CLOCK.unix_bytes, p.model_json,
                                                FINGERPRINT))
-        steps = [head.join(tails) for tails in pieces.step_tails]
+        steps = sse_steps(head, pieces.step_tails, p.usage if p.include_usage else None)
         if pieces.has_call:
             steps = [s.replace(ID_STANDIN_JSON, ident) for s in steps]
-        if p.include_usage:
-            steps[-1] += head + b'],"usage":' + p.usage + b"}\n\n" + DONE
-        else:
-            steps[-1] += DONE
         return Reply(200, SSE_HEADERS, plan=p.profile.plan(steps))
     choices = pieces.choices.replace(ID_STANDIN_JSON, ident) if pieces.has_call \
         else pieces.choices
@@ -245,8 +243,4 @@ def render(p: Prepared) -> Reply:
     return Reply(200, JSON_HEADERS, out)
 
 
-def handle(req: Request, app: App) -> Reply:
-    prepared = app.prepared("chat", req.body, prepare)
-    if type(prepared) is Reply:
-        return prepared
-    return render(prepared)
+handle = prepared_route("chat", prepare, render)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..errors import Invalid, invalid
-from ..reply import Header
+from ..reply import Header, Reply
 
-__all__ = ["Invalid", "Request", "invalid", "json_object", "want_bool", "want_dict", "want_int",
-           "want_number", "want_str"]
+if TYPE_CHECKING:
+    from ..state import App, Profile
+
+__all__ = ["Invalid", "Request", "invalid", "json_object", "prepared_route", "stream_flags",
+           "want_bool", "want_dict", "want_int", "want_model", "want_number", "want_str"]
 
 
 @dataclass(slots=True)
@@ -121,3 +125,39 @@ def want_dict(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
         raise invalid(f"Invalid type for '{key}': expected an object, but got "
                       f"{_json_type(value)} instead.", key, "invalid_type")
     return value
+
+
+def stream_flags(body: dict[str, Any]) -> tuple[bool, bool]:
+    """``stream`` and ``stream_options.include_usage`` (only allowed with ``stream``)."""
+    stream = want_bool(body, "stream")
+    options = want_dict(body, "stream_options")
+    if options is not None and not stream:
+        raise invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                      "stream_options", "invalid_value")
+    include_usage = want_bool(options, "include_usage", param="stream_options.include_usage") \
+        if options else False
+    return stream, include_usage
+
+
+def want_model(body: dict[str, Any], app: App, route: str) -> tuple[str, Profile]:
+    """The required ``model`` and the profile that serves it on ``route``."""
+    from .kinds import profile_for
+
+    model = want_str(body, "model", required=True)
+    assert model is not None
+    return model, profile_for(app, model, route)
+
+
+def prepared_route(name: str, prepare: Callable[[bytes, App], Any],
+                   render: Callable[[App, Any], Reply]) -> Callable[[Request, App], Reply]:
+    """An endpoint split in two: ``prepare`` (memoized per body, see ``App.prepared``) and
+    ``render`` (per request: ids, time, pacing). A memoized error reply is sent as it is."""
+
+    def handle(req: Request, app: App) -> Reply:
+        prepared = app.prepared(name, req.body, prepare)
+        if type(prepared) is Reply:
+            return prepared
+        return render(app, prepared)
+
+    handle.__name__ = f"{name}_handle"
+    return handle

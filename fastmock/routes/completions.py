@@ -17,18 +17,17 @@ from .. import say, tokens
 from ..frames import CLOCK, IDS, JSON_HEADERS, SSE_HEADERS
 from ..reply import Reply
 from ..state import App, Profile
-from .chat import DONE, FINGERPRINT, MAX_N, MAX_TOKENS, usage_bytes
+from .chat import FINGERPRINT, MAX_N, MAX_TOKENS, sse_steps, usage_bytes
 from .common import (
-    Request,
     invalid,
     json_object,
+    prepared_route,
+    stream_flags,
     want_bool,
-    want_dict,
     want_int,
+    want_model,
     want_number,
-    want_str,
 )
-from .kinds import profile_for
 
 DEFAULT_MAX_TOKENS = 16
 
@@ -74,23 +73,15 @@ class Prepared:
 
 def prepare(raw: bytes, app: App) -> Prepared:
     body = json_object(raw)
-    model = want_str(body, "model", required=True)
-    assert model is not None
+    model, profile = want_model(body, app, "completions")
     prompts = _prompts(body)
-    stream = want_bool(body, "stream")
+    stream, include_usage = stream_flags(body)
     echo = want_bool(body, "echo")
     n = want_int(body, "n", 1, MAX_N) or 1
     limit = want_int(body, "max_tokens", 1, MAX_TOKENS) or DEFAULT_MAX_TOKENS
     want_int(body, "best_of", 1, 20)
     want_number(body, "temperature", 0, 2)
     want_number(body, "top_p", 0, 1)
-    options = want_dict(body, "stream_options")
-    if options is not None and not stream:
-        raise invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                      "stream_options", "invalid_value")
-    include_usage = want_bool(options, "include_usage", param="stream_options.include_usage") \
-        if options else False
-    profile = profile_for(app, model, "completions")
     seed = say.want_seed(body)
     stop = say.stop_list(body.get("stop"))
     chunk = profile.tokens_per_chunk
@@ -128,16 +119,12 @@ def prepare(raw: bytes, app: App) -> Prepared:
                     include_usage)
 
 
-def render(p: Prepared) -> Reply:
+def render(app: App, p: Prepared) -> Reply:
     ident = IDS.new()
     if p.stream:
         head = (b'data: {"id":"cmpl-%s","object":"text_completion","created":%s,"model":%s,'
                 b'%s,"choices":[' % (ident, CLOCK.unix_bytes, p.model_json, FINGERPRINT))
-        steps = [head.join(tails) for tails in p.step_tails]
-        if p.include_usage:
-            steps[-1] += head + b'],"usage":' + p.usage + b"}\n\n" + DONE
-        else:
-            steps[-1] += DONE
+        steps = sse_steps(head, p.step_tails, p.usage if p.include_usage else None)
         return Reply(200, SSE_HEADERS, plan=p.profile.plan(steps))
     out = (b'{"id":"cmpl-%s","object":"text_completion","created":%s,"model":%s,"choices":%s,'
            b'"usage":%s,%s}' % (ident, CLOCK.unix_bytes, p.model_json, p.choices, p.usage,
@@ -147,8 +134,4 @@ def render(p: Prepared) -> Reply:
     return Reply(200, JSON_HEADERS, out)
 
 
-def handle(req: Request, app: App) -> Reply:
-    prepared = app.prepared("completions", req.body, prepare)
-    if type(prepared) is Reply:
-        return prepared
-    return render(prepared)
+handle = prepared_route("completions", prepare, render)

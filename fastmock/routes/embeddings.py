@@ -22,8 +22,7 @@ from .. import tokens
 from ..frames import JSON_HEADERS
 from ..reply import Reply
 from ..state import App
-from .common import Request, invalid, json_object, want_int, want_str
-from .kinds import profile_for
+from .common import invalid, json_object, prepared_route, want_int, want_model, want_str
 
 MAX_INPUTS = 2048
 MAX_DIMENSIONS = 16384
@@ -93,9 +92,7 @@ class Prepared:
 
 def prepare(raw: bytes, app: App) -> Prepared:
     body = json_object(raw)
-    model = want_str(body, "model", required=True)
-    assert model is not None
-    profile = profile_for(app, model, "embeddings")
+    model, profile = want_model(body, app, "embeddings")
     size = profile.embedding_dimensions
     dimensions = want_int(body, "dimensions", 1, MAX_DIMENSIONS)
     if dimensions is not None and dimensions > size:
@@ -120,8 +117,8 @@ def prepare(raw: bytes, app: App) -> Prepared:
     return Prepared(out)
 
 
-def handle(req: Request, app: App) -> Reply:
-    prepared = app.prepared("embeddings", req.body, prepare)
-    if type(prepared) is Reply:
-        return prepared
-    return Reply(200, JSON_HEADERS, prepared.body)
+def render(app: App, p: Prepared) -> Reply:
+    return Reply(200, JSON_HEADERS, p.body)
+
+
+handle = prepared_route("embeddings", prepare, render)

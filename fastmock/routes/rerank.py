@@ -17,8 +17,7 @@ from .. import tokens
 from ..frames import IDS, JSON_HEADERS
 from ..reply import Reply
 from ..state import App
-from .common import Request, invalid, json_object, want_bool, want_int, want_str
-from .kinds import profile_for
+from .common import invalid, json_object, prepared_route, want_bool, want_int, want_model, want_str
 
 _WORD = re.compile(r"\w+")
 MAX_DOCUMENTS = 10_000
@@ -60,9 +59,7 @@ def _documents(body: dict[str, Any]) -> list[str]:
 
 def prepare(raw: bytes, app: App) -> bytes:
     body = json_object(raw)
-    model = want_str(body, "model", required=True)
-    assert model is not None
-    profile_for(app, model, "rerank")
+    model, _ = want_model(body, app, "rerank")
     query = want_str(body, "query", required=True)
     assert query is not None
     docs = _documents(body)
@@ -86,9 +83,8 @@ def prepare(raw: bytes, app: App) -> bytes:
                          "meta": {"billed_units": {"search_units": 1}}})
 
 
-def handle(req: Request, app: App) -> Reply:
-    prepared = app.prepared("rerank", req.body, prepare)
-    if type(prepared) is Reply:
-        return prepared
-    return Reply(200, JSON_HEADERS, prepared.replace(b'"\\u0000"', b'"rerank-%s"' % IDS.new(),
-                                                     1))
+def render(app: App, body: bytes) -> Reply:
+    return Reply(200, JSON_HEADERS, body.replace(b'"\\u0000"', b'"rerank-%s"' % IDS.new(), 1))
+
+
+handle = prepared_route("rerank", prepare, render)

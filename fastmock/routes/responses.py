@@ -19,8 +19,17 @@ from .. import content, say, tokens
 from ..frames import CLOCK, ID_STANDIN, ID_STANDIN_JSON, IDS, JSON_HEADERS, SSE_HEADERS
 from ..reply import Reply
 from ..state import App, Profile
-from .common import Request, invalid, json_object, want_bool, want_int, want_number, want_str
-from .kinds import profile_for
+from .common import (
+    Request,
+    invalid,
+    json_object,
+    prepared_route,
+    want_bool,
+    want_int,
+    want_model,
+    want_number,
+    want_str,
+)
 
 #: Stand-ins spliced per request (see frames.ID_STANDIN).
 ID = ID_STANDIN
@@ -94,9 +103,7 @@ def _pieces(toks: tuple[str, ...], chunk: int) -> list[str]:
 
 def prepare(raw: bytes, app: App) -> Prepared:
     body = json_object(raw)
-    model = want_str(body, "model", required=True)
-    assert model is not None
-    profile = profile_for(app, model, "responses")
+    model, profile = want_model(body, app, "responses")
     texts, last_user, followup, count = _input(body)
     instructions = want_str(body, "instructions")
     limit = want_int(body, "max_output_tokens", 1, 2**31 - 1)
@@ -232,11 +239,7 @@ def render(app: App, p: Prepared) -> Reply:
     return Reply(200, JSON_HEADERS, body)
 
 
-def handle(req: Request, app: App) -> Reply:
-    prepared = app.prepared("responses", req.body, prepare)
-    if type(prepared) is Reply:
-        return prepared
-    return render(app, prepared)
+handle = prepared_route("responses", prepare, render)
 
 
 def retrieve(req: Request, app: App, response_id: str) -> Reply:
