@@ -381,8 +381,9 @@ def write_results(rows: dict[str, dict[str, Any]], locust: dict[str, Any],
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for name, rec in locust.items():
+        median = float(rec.get("Median Response Time") or "nan")
         lines.append(f"| {name} | {rec.get('Request Count')} | {rec.get('Failure Count')} | "
-                     f"{rec.get('Median Response Time')} | {rec.get('99%')} |")
+                     f"{num(median, 1)} | {rec.get('99%')} |")
     lines += [
         "",
         "Locust's TTFT, ITL and tokens/s entries are timings it measured in the stream (its "
