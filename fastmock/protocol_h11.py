@@ -101,6 +101,9 @@ class H11Protocol(BaseProtocol):
                 self.fail(exc.error_status_hint, str(exc))
                 return
             if event is h11.NEED_DATA:
+                if self.waiting == "idle" and (self._request is not None
+                                               or conn.trailing_data[0]):
+                    self.bytes_arrived()   # part of the next request is here: its deadline runs
                 if self._request is not None and conn.they_are_waiting_for_100_continue:
                     self._write(conn.send(h11.InformationalResponse(
                         status_code=100, headers=[], reason=b"Continue")) or b"")

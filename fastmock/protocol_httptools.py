@@ -66,7 +66,8 @@ class HttpToolsProtocol(BaseProtocol):
         # per connection
         "parser", "_queue", "_stopped",
         # per request being parsed
-        "_url", "_headers", "_body", "_body_size", "_head_size", "_in_head", "_error",
+        "_url", "_headers", "_body", "_body_size", "_head_size", "_in_head", "_in_message",
+        "_error",
         # per reply being sent
         "_must_close", "_http10",
     )
@@ -82,6 +83,7 @@ class HttpToolsProtocol(BaseProtocol):
         self._body_size = 0
         self._head_size = 0
         self._in_head = False
+        self._in_message = False
         self._error: tuple[int, str] | None = None
         self._must_close = False
         self._http10 = False
@@ -132,6 +134,7 @@ class HttpToolsProtocol(BaseProtocol):
         self._body_size = 0
         self._head_size = 0
         self._in_head = True
+        self._in_message = True
         self._error = None
 
     def on_url(self, url: bytes) -> None:
@@ -179,6 +182,7 @@ class HttpToolsProtocol(BaseProtocol):
         raise _Stop
 
     def on_message_complete(self) -> None:
+        self._in_message = False
         parser = self.parser
         http10 = parser.get_http_version() == "1.0"
         request = Request(parser.get_method(), self._url, self._headers, b"".join(self._body),
@@ -257,6 +261,8 @@ class HttpToolsProtocol(BaseProtocol):
             self._close()
             return
         self.ready_for_next()
+        if self._in_message:
+            self.bytes_arrived()   # part of the next request is here: its deadline runs
         if self.reading_paused and not self.writing_paused and not self._stopped \
                 and len(self._queue) <= MAX_QUEUED:
             self._resume_reading()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 Header = tuple[bytes, bytes]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False, eq=False)
 class Plan:
     """A paced body: ``steps[k]`` is due ``ttft + k * itl`` seconds after the request ended.
 
@@ -33,7 +33,7 @@ class Plan:
         return self.due(len(self.steps) - 1)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False, eq=False)
 class Reply:
     """A response: status, precomputed headers, and either a body or a paced plan."""
 

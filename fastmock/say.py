@@ -44,7 +44,8 @@ class Said:
     @property
     def completion_tokens(self) -> int:
         if self.tool is not None:
-            return self.reasoning_tokens + len(self.tool.pieces)
+            thinking = len(self.answer) if self.style == "think_tags" else len(self.reasoning)
+            return thinking + len(self.tool.pieces)
         return len(self.answer) + (0 if self.style == "think_tags" else len(self.reasoning))
 
     @property
@@ -52,7 +53,7 @@ class Said:
         return "".join(self.answer)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False, eq=False)
 class Ask:
     """What a request asks for, already validated by its route."""
 
@@ -114,17 +115,26 @@ def _choose_tool(ask: Ask, profile: Profile) -> tuple[dict[str, Any] | None, boo
     return (tools[0] if random.random() < p else None), True
 
 
-def decide(profile: Profile, ask: Ask) -> Said:
-    """Decide the reply: reasoning tokens first (reasoning models), then a tool call or text."""
-    style: ReasoningStyle = profile.reasoning_style
+def decide(profile: Profile, ask: Ask, style: ReasoningStyle | None = None) -> Said:
+    """Decide the reply: reasoning tokens first (reasoning models), then a tool call or text.
+
+    ``style`` overrides the model's reasoning style (the Responses API always wants the
+    reasoning apart, as its own output item).
+    """
+    style = style or profile.reasoning_style
     reasoning = tuple(profile.reasoning_tokens) if profile.kind == "reasoning" else ()
     tool, volatile = _choose_tool(ask, profile)
     if tool is not None:
         args = orjson.dumps(schema_instance(tool.get("parameters"), ask.seed, tool["name"]))
         text = args.decode()
         call = ToolCall(tool["name"], text, tuple(tokens.split(text)))
-        return Said(reasoning, (), call, "tool_calls", style, len(reasoning), volatile,
-                    ("tool", tool["name"], text, reasoning, style))
+        shown: tuple[str, ...] = reasoning
+        before_call: tuple[str, ...] = ()
+        if style == "think_tags" and reasoning:
+            # The thinking goes in the content, before the call, as such models send it.
+            shown, before_call = (), ("<think>", *reasoning, "</think>")
+        return Said(shown, before_call, call, "tool_calls", style, len(reasoning), volatile,
+                    ("tool", tool["name"], text, shown, before_call, style))
 
     if ask.response_format is not None:
         answer_text = _formatted(profile, ask)

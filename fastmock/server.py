@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Callable
 
-from . import statefile
 from .config import Config, ConfigError
 from .frames import CLOCK
 from .protocol import BaseProtocol, Connections
@@ -55,6 +54,8 @@ def raise_fd_limit(wanted: int) -> None:
 
 def restore_state(app: App, path: str) -> None:
     """Apply a state file's keys and models, and save the state there after every change."""
+    from . import statefile  # only with --state-file
+
     saved = statefile.read(path)
     for entry in saved.keys:
         app.keys.restore(entry)

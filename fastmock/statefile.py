@@ -9,7 +9,6 @@ one. A file that cannot be read or parsed at startup is an error, not a silent r
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +72,8 @@ def write(path: str, state: State) -> None:
         "models": [spec_to_state(m) for m in state.loaded],
         "unloaded": state.unloaded,
     }, option=orjson.OPT_INDENT_2)
+    import tempfile  # only when writing: it costs startup time
+
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastmock-state-", dir=folder)
     try:

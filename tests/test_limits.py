@@ -153,3 +153,13 @@ def test_second_signal_exits_at_once() -> None:
         server.proc.send_signal(signal.SIGINT)
         assert server.proc.wait(timeout=5) != 0
         sock.close()
+
+
+def test_partial_pipelined_request_gets_the_request_deadline(make: Make) -> None:
+    rig = make(Config(keepalive_timeout_s=60, request_timeout_s=5))
+    partial = request_bytes("POST", "/chat/completions", CHAT)[:30]
+    rig.feed(request_bytes("GET", "/health") + partial)
+    rig.transport.take()
+    rig.connections.sweep(later(6))            # the request deadline, not keep-alive's 60 s
+    (resp,) = parse_responses(rig.transport.take())
+    assert resp.status == 408 and rig.transport.closed

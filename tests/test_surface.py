@@ -458,3 +458,24 @@ def test_kind_mismatch_is_a_clear_400(app: App) -> None:
     assert err["code"] == "model_not_supported" and "/v1/embeddings" in err["message"]
     err = error(call(app, "/v1/responses", {"model": "mock-rerank-v1", "input": "x"}))
     assert "/v1/rerank" in err["message"]
+
+
+def test_think_tags_tool_call_and_responses_reasoning_item() -> None:
+    app = App(Config(reasoning_style="think_tags"))
+    done = ChatCompletion.model_validate(ok(chat(app, model="deepseek-reasoner", tools=TOOLS,
+                                                 tool_choice="required")))
+    message = done.choices[0].message
+    assert message.content == f"<think>{DEFAULT_REASONING_TEXT}</think>"
+    assert message.tool_calls and not message.model_extra
+    chunks = [ChatCompletionChunk.model_validate_json(e) for e in sse(chat(
+        app, model="deepseek-reasoner", tools=TOOLS, tool_choice="required", stream=True))[:-1]]
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert streamed == message.content
+    assert done.usage is not None and done.usage.completion_tokens_details is not None
+    assert done.usage.completion_tokens_details.reasoning_tokens == tokens.count(
+        DEFAULT_REASONING_TEXT)
+    # The Responses API keeps the reasoning as its own item whatever chat's style is.
+    out = Response.model_validate(ok(call(app, "/v1/responses", {
+        "model": "deepseek-reasoner", "input": "x"})))
+    assert [o.type for o in out.output] == ["reasoning", "message"]
+    assert "<think>" not in out.output_text

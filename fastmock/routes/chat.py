@@ -48,7 +48,7 @@ def usage_bytes(prompt: int, completion: int, reasoning: int = 0) -> bytes:
     return USAGE % (prompt, completion, prompt + completion, reasoning)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False, eq=False)
 class ChatPieces:
     """Everything about one reply shape that does not depend on the request's identity."""
 
@@ -68,6 +68,8 @@ def _deltas(said: Said, chunk: int) -> list[bytes]:
     for i in range(0, len(said.reasoning), chunk):
         out.append(b'{"%s":%s}' % (field, orjson.dumps("".join(said.reasoning[i:i + chunk]))))
     if said.tool is not None:
+        for i in range(0, len(said.answer), chunk):    # <think> text before a tool call
+            out.append(b'{"content":%s}' % orjson.dumps("".join(said.answer[i:i + chunk])))
         out.append(b'{"tool_calls":[{"index":0,"id":%s,"type":"function","function":'
                    b'{"name":%s,"arguments":""}}]}'
                    % (orjson.dumps(CALL_ID), orjson.dumps(said.tool.name)))
@@ -89,8 +91,9 @@ def _message(said: Said) -> bytes:
         call = orjson.dumps([{"id": CALL_ID, "type": "function",
                               "function": {"name": said.tool.name,
                                            "arguments": said.tool.arguments}}])
-        return (b'{"role":"assistant","content":null,"refusal":null,"annotations":[],'
-                b'"tool_calls":%s%s}' % (call, extra))
+        text = orjson.dumps(said.text) if said.answer else b"null"
+        return (b'{"role":"assistant","content":%s,"refusal":null,"annotations":[],'
+                b'"tool_calls":%s%s}' % (text, call, extra))
     return (b'{"role":"assistant","content":%s,"refusal":null,"annotations":[]%s}'
             % (orjson.dumps(said.text), extra))
 
@@ -105,7 +108,8 @@ def build_pieces(said: Said, n: int, chunk: int, include_usage: bool) -> ChatPie
     end = b'],"usage":null}\n\n' if include_usage else b"]}\n\n"
     deltas = _deltas(said, chunk)
     steps: list[list[bytes]] = [[b""] for _ in range(max(1, len(deltas)))]
-    role = b'{"role":"assistant","content":null,"refusal":null}' if said.tool is not None \
+    role = b'{"role":"assistant","content":null,"refusal":null}' \
+        if said.tool is not None and not said.answer \
         else b'{"role":"assistant","content":"","refusal":null}'
     for i in range(n):
         steps[0].append(b'{"index":%d,"delta":%s,"logprobs":null,"finish_reason":null}%s'
@@ -170,7 +174,7 @@ def prompt_tokens(messages: list[dict[str, Any]]) -> int:
         (content.message_text(m.get("content")) for m in messages), len(messages))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False, eq=False)
 class Prepared:
     """What a chat request body decides, apart from the reply's identity and timing."""
 

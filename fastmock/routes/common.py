@@ -18,7 +18,7 @@ __all__ = ["Invalid", "Request", "invalid", "json_object", "prepared_route", "st
            "want_bool", "want_dict", "want_int", "want_model", "want_number", "want_str"]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False, eq=False)
 class Request:
     """A complete request, as the protocol hands it to the router."""
 

@@ -59,7 +59,7 @@ def _prompts(body: dict[str, Any]) -> list[tuple[str, int]]:
                   "ids.", "prompt", "invalid_type")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False, eq=False)
 class Prepared:
     profile: Profile
     choices: bytes

@@ -85,7 +85,7 @@ def _inputs(body: dict[str, Any]) -> list[tuple[str, int]]:
     return out
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False, eq=False)
 class Prepared:
     body: bytes
 

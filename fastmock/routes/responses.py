@@ -38,7 +38,7 @@ _ID_B = ID_STANDIN_JSON
 _TIME_B = orjson.dumps(TIME)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False, eq=False)
 class Prepared:
     profile: Profile
     body: bytes                 # the final response object, with stand-ins
@@ -118,7 +118,7 @@ def prepare(raw: bytes, app: App) -> Prepared:
     ask = say.Ask(echo_text=last_user, seed=say.want_seed(body), limit=limit,
                   tools=tools, tool_choice=say.tool_choice(body.get("tool_choice")),
                   followup=followup, response_format=say.response_format(fmt_value, "text.format"))
-    said = say.decide(profile, ask)
+    said = say.decide(profile, ask, style="reasoning_content")   # reasoning: its own item
 
     prompt = tokens.estimate_chat_prompt(texts + ([instructions] if instructions else []),
                                          count + (1 if instructions else 0))
