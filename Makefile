@@ -45,7 +45,7 @@ bench-tools:
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 	  (apt-get update -qq && apt-get install -y -qq wrk nginx-light)
 
-## Every benchmark side by side (about 5 minutes); writes bench/RESULTS.md.
+## Every benchmark side by side (190-216 s measured); writes bench/RESULTS.md.
 bench: $(VENV)/.installed-bench bench-tools
 	@$(PYC)
 	$(BIN)/python bench/run.py $(ARGS)
