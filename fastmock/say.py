@@ -136,20 +136,25 @@ def decide(profile: Profile, ask: Ask, style: ReasoningStyle | None = None) -> S
         return Said(shown, before_call, call, "tool_calls", style, len(reasoning), volatile,
                     ("tool", tool["name"], text, shown, before_call, style))
 
+    # The model's own text (canned, or lorem without a seed) is tokenized once, at startup:
+    # it is used as it is, and named in the cache key by the profile instead of token by token.
+    own = ask.response_format is None and profile.mode != "echo" \
+        and not (profile.mode == "lorem" and ask.seed is not None)
     if ask.response_format is not None:
         answer_text = _formatted(profile, ask)
     elif profile.mode == "echo":
         answer_text = ask.echo_text
-    elif profile.mode == "lorem" and ask.seed is not None:
+    elif ask.seed is not None:    # lorem with a seed
         answer_text = "".join(content.lorem(profile.lorem_tokens, ask.seed))
     else:
-        answer_text = "".join(profile.text_tokens)
+        answer_text = profile.text
     finish = "stop"
     for stop in ask.stop:
         at = answer_text.find(stop)
         if at >= 0:
             answer_text = answer_text[:at]
-    answer = tokens.split(answer_text)
+            own = False
+    answer = profile.text_tokens if own else tokens.split(answer_text)
     if style == "think_tags" and reasoning:
         answer = ["<think>", *reasoning, "</think>", "\n\n", *answer]
         reasoning_shown: tuple[str, ...] = ()
@@ -166,7 +171,8 @@ def decide(profile: Profile, ask: Ask, style: ReasoningStyle | None = None) -> S
             reasoning_count = min(reasoning_count, max(0, len(answer) - 1))
         else:
             reasoning_count = len(reasoning_shown)
-    key = ("text", tuple(answer), reasoning_shown, style, finish, reasoning_count)
+    text_key: Any = ("own", len(answer)) if own else tuple(answer)
+    key = ("text", text_key, bool(reasoning_shown), style, finish, reasoning_count)
     return Said(reasoning_shown, tuple(answer), None, finish, style, reasoning_count,
                 volatile, key)
 

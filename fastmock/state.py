@@ -61,9 +61,12 @@ class Profile:
     cache: dict[Any, Any] = field(default_factory=dict)
     #: Whether replies of this model wait at all (set once, read per request).
     paced: bool = field(init=False)
+    #: The text of ``text_tokens``, joined once.
+    text: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.paced = self.ttft > 0 or self.itl > 0 or bool(self.gaps)
+        self.text = "".join(self.text_tokens)
 
     @property
     def kind(self) -> Kind:

@@ -17,7 +17,7 @@ from .. import say, tokens
 from ..frames import CLOCK, IDS, JSON_HEADERS, SSE_HEADERS
 from ..reply import Reply
 from ..state import App, Profile
-from .chat import FINGERPRINT, MAX_N, MAX_TOKENS, sse_steps, usage_bytes
+from .chat import CACHE_LIMIT, FINGERPRINT, MAX_N, MAX_TOKENS, sse_steps, usage_bytes
 from .common import (
     invalid,
     json_object,
@@ -59,6 +59,23 @@ def _prompts(body: dict[str, Any]) -> list[tuple[str, int]]:
                   "ids.", "prompt", "invalid_type")
 
 
+def _tails(profile: Profile, said: say.Said, index: int, end: bytes) -> list[bytes]:
+    """The stream chunk tails of one choice, the finish chunk last; cached per reply shape."""
+    key = ("completions", said.key, index, end)
+    found: list[bytes] | None = profile.cache.get(key)
+    if found is None:
+        chunk = profile.tokens_per_chunk
+        found = [b'{"text":%s,"index":%d,"logprobs":null,"finish_reason":null}%s'
+                 % (orjson.dumps("".join(said.answer[i:i + chunk])), index, end)
+                 for i in range(0, len(said.answer), chunk)]
+        found.append(b'{"text":"","index":%d,"logprobs":null,"finish_reason":"%s"}%s'
+                     % (index, said.finish.encode(), end))
+        if len(profile.cache) >= CACHE_LIMIT:
+            profile.cache.clear()
+        profile.cache[key] = found
+    return found
+
+
 @dataclass(slots=True, repr=False, eq=False)
 class Prepared:
     profile: Profile
@@ -84,7 +101,6 @@ def prepare(raw: bytes, app: App) -> Prepared:
     want_number(body, "top_p", 0, 1)
     seed = say.want_seed(body)
     stop = say.stop_list(body.get("stop"))
-    chunk = profile.tokens_per_chunk
     end = b'],"usage":null}\n\n' if include_usage else b"]}\n\n"
     choices: list[bytes] = []
     per_choice: list[list[bytes]] = []   # the stream tails of each choice, step by step
@@ -97,14 +113,10 @@ def prepare(raw: bytes, app: App) -> Prepared:
             full = (text + answer) if echo else answer
             choices.append(b'{"text":%s,"index":%d,"logprobs":null,"finish_reason":"%s"}'
                            % (orjson.dumps(full), index, said.finish.encode()))
-            pieces = ["".join(said.answer[i:i + chunk]) for i in range(0, len(said.answer),
-                                                                        chunk)]
+            tails = _tails(profile, said, index, end)
             if echo and text:
-                pieces.insert(0, text)
-            tails = [b'{"text":%s,"index":%d,"logprobs":null,"finish_reason":null}%s'
-                     % (orjson.dumps(piece), index, end) for piece in pieces]
-            tails.append(b'{"text":"","index":%d,"logprobs":null,"finish_reason":"%s"}%s'
-                         % (index, said.finish.encode(), end))
+                tails = [b'{"text":%s,"index":%d,"logprobs":null,"finish_reason":null}%s'
+                         % (orjson.dumps(text), index, end), *tails]
             per_choice.append(tails)
             completion += len(said.answer)
     steps = max(len(t) for t in per_choice) - 1

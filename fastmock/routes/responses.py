@@ -19,6 +19,7 @@ from .. import content, say, tokens
 from ..frames import CLOCK, ID_STANDIN, ID_STANDIN_JSON, IDS, JSON_HEADERS, SSE_HEADERS
 from ..reply import Reply
 from ..state import App, Profile
+from .chat import CACHE_LIMIT
 from .common import (
     Request,
     invalid,
@@ -101,6 +102,85 @@ def _pieces(toks: tuple[str, ...], chunk: int) -> list[str]:
     return ["".join(toks[i:i + chunk]) for i in range(0, len(toks), chunk)]
 
 
+def _encode(event: dict[str, Any], seq: int) -> bytes:
+    event["sequence_number"] = seq
+    return b"event: %s\ndata: %s\n\n" % (event["type"].encode(), orjson.dumps(event))
+
+
+Items = tuple[list[tuple[bytes, bool]], list[dict[str, Any]]]
+
+
+def _items(profile: Profile, said: say.Said) -> Items:
+    """The output items' events (sequence numbers from 2, after created and in_progress; each
+    marked when it is a paced token delta) and the output list of the final response. They
+    depend only on what is said, so they are encoded once per reply shape, on the profile."""
+    key = ("responses", said.key)
+    found: Items | None = profile.cache.get(key)
+    if found is not None:
+        return found
+    chunk = profile.tokens_per_chunk
+    events: list[tuple[dict[str, Any], bool]] = []
+    output: list[dict[str, Any]] = []
+    if said.reasoning:
+        index = len(output)
+        text = "".join(said.reasoning)
+        item = {"id": "rs_" + ID, "type": "reasoning", "summary": [], "status": "in_progress",
+                "content": []}
+        events.append((_event("response.output_item.added", output_index=index, item=item),
+                       False))
+        for piece in _pieces(said.reasoning, chunk):
+            events.append((_event("response.reasoning_text.delta", item_id="rs_" + ID,
+                                  output_index=index, content_index=0, delta=piece), True))
+        events.append((_event("response.reasoning_text.done", item_id="rs_" + ID,
+                              output_index=index, content_index=0, text=text), False))
+        done = dict(item, status="completed", content=[{"type": "reasoning_text", "text": text}])
+        events.append((_event("response.output_item.done", output_index=index, item=done), False))
+        output.append(done)
+    index = len(output)
+    if said.tool is not None:
+        call = said.tool
+        item = {"id": "fc_" + ID, "type": "function_call", "status": "in_progress",
+                "call_id": "call_" + ID, "name": call.name, "arguments": ""}
+        events.append((_event("response.output_item.added", output_index=index, item=item),
+                       False))
+        for piece in _pieces(call.pieces, chunk):
+            events.append((_event("response.function_call_arguments.delta", item_id="fc_" + ID,
+                                  output_index=index, delta=piece), True))
+        events.append((_event("response.function_call_arguments.done", item_id="fc_" + ID,
+                              output_index=index, name=call.name, arguments=call.arguments),
+                       False))
+        done = dict(item, status="completed", arguments=call.arguments)
+    else:
+        text = said.text
+        item = {"id": "msg_" + ID, "type": "message", "status": "in_progress",
+                "role": "assistant", "content": []}
+        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        events.append((_event("response.output_item.added", output_index=index, item=item),
+                       False))
+        events.append((_event("response.content_part.added", item_id="msg_" + ID,
+                              output_index=index, content_index=0, part=part), False))
+        for piece in _pieces(said.answer, chunk):
+            events.append((_event("response.output_text.delta", item_id="msg_" + ID,
+                                  output_index=index, content_index=0, delta=piece,
+                                  logprobs=[]), True))
+        full = dict(part, text=text)
+        events.append((_event("response.output_text.done", item_id="msg_" + ID,
+                              output_index=index, content_index=0, text=text, logprobs=[]),
+                       False))
+        events.append((_event("response.content_part.done", item_id="msg_" + ID,
+                              output_index=index, content_index=0, part=full), False))
+        status = "incomplete" if said.finish == "length" else "completed"
+        done = dict(item, status=status, content=[full])
+    events.append((_event("response.output_item.done", output_index=index, item=done), False))
+    output.append(done)
+    found = ([(_encode(e, seq), delta) for seq, (e, delta) in enumerate(events, start=2)],
+             output)
+    if len(profile.cache) >= CACHE_LIMIT:
+        profile.cache.clear()
+    profile.cache[key] = found
+    return found
+
+
 def prepare(raw: bytes, app: App) -> Prepared:
     body = json_object(raw)
     model, profile = want_model(body, app, "responses")
@@ -141,80 +221,27 @@ def prepare(raw: bytes, app: App) -> Prepared:
         "user": None, "metadata": body.get("metadata") or {},
     }
 
-    chunk = profile.tokens_per_chunk
-    events: list[tuple[dict[str, Any], bool]] = []   # (event, is a paced token delta)
-    output: list[dict[str, Any]] = []
-    events.append((_event("response.created", response=shell), False))
-    events.append((_event("response.in_progress", response=shell), False))
-    if said.reasoning:
-        index = len(output)
-        text = "".join(said.reasoning)
-        item = {"id": "rs_" + ID, "type": "reasoning", "summary": [], "status": "in_progress",
-                "content": []}
-        events.append((_event("response.output_item.added", output_index=index, item=item),
-                       False))
-        for piece in _pieces(said.reasoning, chunk):
-            events.append((_event("response.reasoning_text.delta", item_id="rs_" + ID,
-                                  output_index=index, content_index=0, delta=piece), True))
-        events.append((_event("response.reasoning_text.done", item_id="rs_" + ID,
-                              output_index=index, content_index=0, text=text), False))
-        done = dict(item, status="completed", content=[{"type": "reasoning_text", "text": text}])
-        events.append((_event("response.output_item.done", output_index=index, item=done), False))
-        output.append(done)
-    index = len(output)
-    if said.tool is not None:
-        call = said.tool
-        item = {"id": "fc_" + ID, "type": "function_call", "status": "in_progress",
-                "call_id": "call_" + ID, "name": call.name, "arguments": ""}
-        events.append((_event("response.output_item.added", output_index=index, item=item),
-                       False))
-        for piece in _pieces(call.pieces, chunk):
-            events.append((_event("response.function_call_arguments.delta", item_id="fc_" + ID,
-                                  output_index=index, delta=piece), True))
-        events.append((_event("response.function_call_arguments.done", item_id="fc_" + ID,
-                              output_index=index, name=call.name, arguments=call.arguments),
-                       False))
-        done = dict(item, status="completed", arguments=call.arguments)
-    else:
-        text = said.text
-        status = "incomplete" if incomplete else "completed"
-        item = {"id": "msg_" + ID, "type": "message", "status": "in_progress",
-                "role": "assistant", "content": []}
-        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-        events.append((_event("response.output_item.added", output_index=index, item=item),
-                       False))
-        events.append((_event("response.content_part.added", item_id="msg_" + ID,
-                              output_index=index, content_index=0, part=part), False))
-        for piece in _pieces(said.answer, chunk):
-            events.append((_event("response.output_text.delta", item_id="msg_" + ID,
-                                  output_index=index, content_index=0, delta=piece,
-                                  logprobs=[]), True))
-        full = dict(part, text=text)
-        events.append((_event("response.output_text.done", item_id="msg_" + ID,
-                              output_index=index, content_index=0, text=text, logprobs=[]),
-                       False))
-        events.append((_event("response.content_part.done", item_id="msg_" + ID,
-                              output_index=index, content_index=0, part=full), False))
-        done = dict(item, status=status, content=[full])
-    events.append((_event("response.output_item.done", output_index=index, item=done), False))
-    output.append(done)
+    items, output = _items(profile, said)
     final = dict(shell, status="incomplete" if incomplete else "completed", output=output,
                  usage=usage,
                  incomplete_details={"reason": "max_output_tokens"} if incomplete else None)
-    events.append((_event("response.incomplete" if incomplete else "response.completed",
-                          response=final), False))
-
+    last = len(items) + 2
+    events = [(_encode(_event("response.created", response=shell), 0), False),
+              (_encode(_event("response.in_progress", response=shell), 1), False),
+              *items,
+              (_encode(_event("response.incomplete" if incomplete else "response.completed",
+                              response=final), last), False)]
+    # Pacing: a step per token delta; the opening events ride with the first, the closing
+    # ones with the last.
     steps: list[bytes] = []
     current: list[bytes] = []
     seen_delta = False
-    for seq, (event, is_delta) in enumerate(events):
+    for data, is_delta in events:
         if is_delta and seen_delta:
             steps.append(b"".join(current))
             current = []
         seen_delta = seen_delta or is_delta
-        event["sequence_number"] = seq
-        current.append(b"event: %s\ndata: %s\n\n" % (event["type"].encode(),
-                                                      orjson.dumps(event)))
+        current.append(data)
     steps.append(b"".join(current))
     return Prepared(profile, orjson.dumps(final), steps, stream, store, previous, said.volatile)
 
