@@ -176,3 +176,12 @@ def test_lognormal_needs_a_mean() -> None:
 
     with pytest.raises(ConfigError, match="lognormal spread needs itl_ms > 0"):
         load({"itl_jitter_ms": "5", "itl_jitter_dist": "lognormal"}, environ={})
+
+
+def test_models_with_the_same_jitter_share_one_pool() -> None:
+    from fastmock.config import Config
+    from fastmock.state import App
+
+    app = App(Config(itl_ms=20, itl_jitter_ms=5))
+    pools = {id(p.gaps) for p in [*app.profiles.values(), *app.default_profiles.values()]}
+    assert len(pools) == 1 and len(app.profiles["gpt-4o"].gaps) == 2 * 65536
