@@ -115,12 +115,31 @@ REASONS: dict[int, bytes] = {
 }
 
 
-def raw_response(reply: Reply, date: bytes, close: bool) -> bytes:
-    """Serialise a whole fixed reply by hand, for paths where h11 cannot (a broken request)."""
-    lines = [b"HTTP/1.1 %d %s" % (reply.status, REASONS.get(reply.status, b"Unknown"))]
-    lines += [b"%s: %s" % kv for kv in reply.headers]
-    lines.append(b"date: " + date)
-    lines.append(b"content-length: %d" % len(reply.body))
-    if close:
-        lines.append(b"connection: close")
-    return b"\r\n".join(lines) + b"\r\n\r\n" + reply.body
+#: Distinct (status, headers) heads kept; replies use a handful, errors a few more.
+HEAD_CACHE_LIMIT = 256
+_head_cache: dict[tuple[int, tuple[Header, ...]], tuple[bytes, bytes]] = {}
+
+
+def head_block(status: int, headers: tuple[Header, ...]) -> bytes:
+    """Status line, headers and the current Date, ending in CRLF (no blank line yet); built
+    once per reply shape per Date tick."""
+    key = (status, headers)
+    found = _head_cache.get(key)
+    date = CLOCK.date
+    if found is not None and found[0] is date:
+        return found[1]
+    block = b"HTTP/1.1 %d %s\r\n%sdate: %s\r\n" % (
+        status, REASONS.get(status, b""), b"".join(b"%s: %s\r\n" % kv for kv in headers), date)
+    if len(_head_cache) >= HEAD_CACHE_LIMIT:
+        _head_cache.clear()
+    _head_cache[key] = (date, block)
+    return block
+
+
+def whole_response(reply: Reply, body: bytes, close: bool, head_only: bool = False) -> bytes:
+    """A whole fixed reply written by hand: the httptools handler's every reply, and the
+    replies no handler can frame (a request that could not be read, a refused connection)."""
+    tail = b"content-length: %d\r\nconnection: close\r\n\r\n" if close \
+        else b"content-length: %d\r\n\r\n"
+    head = head_block(reply.status, reply.headers) + tail % len(body)
+    return head if head_only else head + body

@@ -14,7 +14,7 @@ import logging
 import time
 from typing import cast
 
-from .frames import CLOCK, error_reply, raw_response
+from .frames import error_reply, whole_response
 from .reply import Reply
 from .scheduler import Scheduler, Stream
 from .state import App
@@ -103,7 +103,7 @@ class BaseProtocol(asyncio.Protocol):
         if len(self.connections.open) >= config.max_connections:
             # Over the limit: say so at once (never a hang), then close.
             self.app.counters.rejected += 1
-            transport.write(raw_response(_SERVICE_UNAVAILABLE, CLOCK.date, close=True))
+            transport.write(whole_response(_SERVICE_UNAVAILABLE, _SERVICE_UNAVAILABLE.body, True))
             transport.close()
             return
         self.transport = transport
@@ -200,7 +200,7 @@ class BaseProtocol(asyncio.Protocol):
             message = f"{_ERROR_MESSAGES.get(status, 'Bad request')}: {detail}"
             code = "request_too_large" if status in (413, 431) else None
             reply = error_reply(status, message, code=code)
-            self.transport.write(raw_response(reply, CLOCK.date, close=True))
+            self.transport.write(whole_response(reply, reply.body, True))
         self._close()
 
     def too_large(self) -> None:

@@ -20,7 +20,7 @@ _EOM = h11.EndOfMessage()   # events are immutable: one serves every reply
 
 #: Response events are validated by h11 when built; replies of one shape and length within one
 #: Date tick share one event, so h11 validates each shape once a second, not per reply.
-_responses: dict[tuple[int, tuple[Header, ...], int | None, bool], h11.Response] = {}
+_responses: dict[tuple[int, tuple[Header, ...], int | None], h11.Response] = {}
 _responses_date = b""
 RESPONSE_CACHE_LIMIT = 1024
 
@@ -31,14 +31,12 @@ def response_event(reply: Reply, length: int | None) -> h11.Response:
     if date is not _responses_date or len(_responses) >= RESPONSE_CACHE_LIMIT:
         _responses.clear()
         _responses_date = date
-    key = (reply.status, reply.headers, length, reply.close)
+    key = (reply.status, reply.headers, length)
     event = _responses.get(key)
     if event is None:
         headers = [*reply.headers, (b"date", date)]
         if length is not None:
             headers.append((b"content-length", b"%d" % length))
-        if reply.close:
-            headers.append((b"connection", b"close"))
         event = h11.Response(status_code=reply.status, headers=headers,
                              reason=REASONS.get(reply.status, b""))
         _responses[key] = event

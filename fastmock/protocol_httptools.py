@@ -13,7 +13,7 @@ from collections import deque
 
 import httptools
 
-from .frames import CLOCK, REASONS
+from .frames import head_block, whole_response
 from .protocol import BaseProtocol, Connections
 from .reply import Header, Reply
 from .routes import route
@@ -23,27 +23,6 @@ from .state import App
 
 #: Requests parsed ahead of the one being answered before we stop reading (pipelining depth).
 MAX_QUEUED = 32
-#: Distinct (status, headers) heads kept; replies use a handful, errors a few more.
-HEAD_CACHE_LIMIT = 256
-
-_head_cache: dict[tuple[int, tuple[Header, ...]], tuple[bytes, bytes]] = {}
-
-
-def head_block(status: int, headers: tuple[Header, ...]) -> bytes:
-    """Status line, the reply's headers and the current Date, ending in CRLF (no blank line)."""
-    key = (status, headers)
-    found = _head_cache.get(key)
-    date = CLOCK.date
-    if found is not None and found[0] is date:
-        return found[1]
-    block = b"HTTP/1.1 %d %s\r\n%sdate: %s\r\n" % (
-        status, REASONS.get(status, b""), b"".join(b"%s: %s\r\n" % kv for kv in headers), date)
-    if len(_head_cache) >= HEAD_CACHE_LIMIT:
-        _head_cache.clear()
-    _head_cache[key] = (date, block)
-    return block
-
-
 class _Stop(Exception):
     """Raised inside a parser callback to stop parsing; the reason is in ``_error``."""
 
@@ -214,19 +193,10 @@ class HttpToolsProtocol(BaseProtocol):
             self._resume_reading()
 
     def _write_whole(self, reply: Reply, body: bytes) -> None:
-        close = self._must_close or reply.close
-        self._must_close = close
-        head = head_block(reply.status, reply.headers)
-        tail = b"content-length: %d\r\nconnection: close\r\n\r\n" if close \
-            else b"content-length: %d\r\n\r\n"
-        if self._head_only:
-            self._write(head + tail % len(body))
-        else:
-            self._write(b"".join((head, tail % len(body), body)))
+        self._write(whole_response(reply, body, self._must_close, self._head_only))
 
     def _write_head(self, reply: Reply, data: bytes, last: bool) -> None:
-        close = self._must_close or reply.close
-        self._must_close = close
+        close = self._must_close
         head = head_block(reply.status, reply.headers)
         if self._head_only:
             self._write(head + (b"connection: close\r\n\r\n" if close else b"\r\n"))

@@ -41,4 +41,3 @@ class Reply:
     headers: tuple[Header, ...]
     body: bytes = b""
     plan: Plan | None = None
-    close: bool = False
