@@ -24,6 +24,7 @@ from .common import (
     prepared_route,
     stream_flags,
     want_int,
+    want_list,
     want_model,
     want_number,
     want_str,
@@ -137,16 +138,7 @@ def _pieces(profile: Profile, said: Said, n: int, include_usage: bool) -> ChatPi
 
 
 def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    messages = body.get("messages")
-    if messages is None:
-        raise invalid("Missing required parameter: 'messages'.", "messages",
-                      "missing_required_parameter")
-    if not isinstance(messages, list):
-        raise invalid("Invalid type for 'messages': expected an array of objects.", "messages",
-                      "invalid_type")
-    if not messages:
-        raise invalid("Invalid 'messages': empty array. Expected an array with minimum length 1, "
-                      "but got an empty array instead.", "messages", "empty_array")
+    messages = want_list(body, "messages", "an array of objects", min_items=1)
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(message, dict):

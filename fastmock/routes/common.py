@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .. import tokens
 from ..errors import Invalid, invalid
 from ..reply import Header, Reply
 
@@ -15,7 +16,8 @@ if TYPE_CHECKING:
     from ..state import App, Profile
 
 __all__ = ["Invalid", "Request", "invalid", "json_object", "prepared_route", "stream_flags",
-           "want_bool", "want_dict", "want_int", "want_model", "want_number", "want_str"]
+           "text_inputs", "want_bool", "want_dict", "want_int", "want_list", "want_model",
+           "want_number", "want_str"]
 
 
 @dataclass(slots=True, repr=False, eq=False)
@@ -161,3 +163,49 @@ def prepared_route(name: str, prepare: Callable[[bytes, App], Any],
 
     handle.__name__ = f"{name}_handle"
     return handle
+
+
+def want_list(obj: dict[str, Any], key: str, what: str, max_items: int | None = None,
+              min_items: int = 0) -> list[Any]:
+    """A required array ``obj[key]`` of at least ``min_items`` and at most ``max_items``."""
+    value = obj.get(key)
+    if value is None:
+        raise invalid(f"Missing required parameter: '{key}'.", key,
+                      "missing_required_parameter")
+    if not isinstance(value, list):
+        raise invalid(f"Invalid type for '{key}': expected {what}.", key, "invalid_type")
+    if len(value) < min_items:
+        raise invalid(f"Invalid '{key}': empty array. Expected an array with minimum length "
+                      f"{min_items}, but got an empty array instead.", key, "empty_array")
+    if max_items is not None and len(value) > max_items:
+        raise invalid(f"'{key}' has {len(value)} items; at most {max_items} are allowed.",
+                      key, "array_above_max_length")
+    return value
+
+
+def _token_ids(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in value)
+
+
+def text_inputs(obj: dict[str, Any], key: str, max_items: int,
+                allow_empty: bool) -> list[tuple[str, int, bool]]:
+    """OpenAI's text-or-tokens input (``prompt`` of completions, ``input`` of embeddings): a
+    string, an array of strings, an array of token ids, or an array of such arrays. Each item
+    as (its text, or its ids joined by spaces; its token count; whether it was token ids)."""
+    value = obj.get(key)
+    if isinstance(value, str) or (isinstance(value, list) and value and _token_ids(value)):
+        value = [value]                      # one input
+    items = want_list(obj | {key: value}, key, "a string, an array of strings, an array of "
+                      "integers, or an array of arrays of integers", max_items, min_items=1)
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, str) and (item or allow_empty):
+            out.append((item, tokens.count_cached(item), False))
+        elif _token_ids(item) and (item or allow_empty):
+            out.append((" ".join(map(str, item)), len(item), True))
+        else:
+            raise invalid(f"Invalid '{key}[{i}]': expected a{'' if allow_empty else ' non-empty'}"
+                          " string or array of non-negative integers.", f"{key}[{i}]",
+                          "invalid_type")
+    return out

@@ -9,20 +9,19 @@ prompts echo as nothing: fastmock has no vocabulary to decode them).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
-from .. import say, tokens
+from .. import say
 from ..frames import CLOCK, IDS, JSON_HEADERS, SSE_HEADERS
 from ..reply import Reply
 from ..state import App, Profile
 from .chat import CACHE_LIMIT, FINGERPRINT, MAX_N, MAX_TOKENS, sse_steps, usage_bytes
 from .common import (
-    invalid,
     json_object,
     prepared_route,
     stream_flags,
+    text_inputs,
     want_bool,
     want_int,
     want_model,
@@ -30,33 +29,7 @@ from .common import (
 )
 
 DEFAULT_MAX_TOKENS = 16
-
-
-def _prompts(body: dict[str, Any]) -> list[tuple[str, int]]:
-    """Each prompt as (its text, its token count)."""
-    value = body.get("prompt")
-    if value is None:
-        raise invalid("Missing required parameter: 'prompt'.", "prompt",
-                      "missing_required_parameter")
-    if isinstance(value, str):
-        return [(value, tokens.count_cached(value))]
-    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool)
-                                                 for v in value):
-        return [("", len(value))]
-    if isinstance(value, list) and value:
-        out = []
-        for i, item in enumerate(value):
-            if isinstance(item, str):
-                out.append((item, tokens.count_cached(item)))
-            elif isinstance(item, list) and all(isinstance(t, int) and not isinstance(t, bool)
-                                                for t in item):
-                out.append(("", len(item)))
-            else:
-                raise invalid(f"Invalid type for 'prompt[{i}]': expected a string or an array "
-                              "of integers.", f"prompt[{i}]", "invalid_type")
-        return out
-    raise invalid("Invalid type for 'prompt': expected a string, an array of strings, or token "
-                  "ids.", "prompt", "invalid_type")
+MAX_PROMPTS = 2048
 
 
 def _tails(profile: Profile, said: say.Said, index: int, end: bytes) -> list[bytes]:
@@ -91,7 +64,9 @@ class Prepared:
 def prepare(raw: bytes, app: App) -> Prepared:
     body = json_object(raw)
     model, profile = want_model(body, app, "completions")
-    prompts = _prompts(body)
+    # A token-id prompt echoes as nothing: there is no vocabulary to decode it.
+    prompts = [("" if ids else text, count) for text, count, ids in
+               text_inputs(body, "prompt", MAX_PROMPTS, allow_empty=True)]
     stream, include_usage = stream_flags(body)
     echo = want_bool(body, "echo")
     n = want_int(body, "n", 1, MAX_N) or 1

@@ -18,11 +18,18 @@ from typing import Any
 
 import orjson
 
-from .. import tokens
 from ..frames import JSON_HEADERS
 from ..reply import Reply
 from ..state import App
-from .common import invalid, json_object, prepared_route, want_int, want_model, want_str
+from .common import (
+    invalid,
+    json_object,
+    prepared_route,
+    text_inputs,
+    want_int,
+    want_model,
+    want_str,
+)
 
 MAX_INPUTS = 2048
 MAX_DIMENSIONS = 16384
@@ -46,45 +53,6 @@ def vector(model: str, text: str, size: int, dimensions: int) -> array[float]:
     return out
 
 
-def _inputs(body: dict[str, Any]) -> list[tuple[str, int]]:
-    """Each input as (text that seeds its vector, its token count)."""
-    value = body.get("input")
-    if value is None:
-        raise invalid("Missing required parameter: 'input'.", "input",
-                      "missing_required_parameter")
-    if isinstance(value, str):
-        items: list[Any] = [value]
-    elif isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool)
-                                                   for v in value):
-        items = [value]          # one input given as token ids
-    elif isinstance(value, list):
-        items = value
-    else:
-        raise invalid("Invalid type for 'input': expected a string, an array of strings, an "
-                      "array of integers, or an array of arrays of integers.", "input",
-                      "invalid_type")
-    if not items:
-        raise invalid("'input' must not be empty.", "input", "empty_array")
-    if len(items) > MAX_INPUTS:
-        raise invalid(f"'input' has {len(items)} items; at most {MAX_INPUTS} are allowed.",
-                      "input", "array_above_max_length")
-    out = []
-    for i, item in enumerate(items):
-        if isinstance(item, str):
-            if not item:
-                raise invalid(f"Invalid 'input[{i}]': the string must not be empty.",
-                              f"input[{i}]", "invalid_value")
-            out.append((item, tokens.count_cached(item)))
-        elif isinstance(item, list) and item and all(
-                isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in item):
-            out.append((" ".join(map(str, item)), len(item)))
-        else:
-            raise invalid(f"Invalid type for 'input[{i}]': expected a non-empty string or a "
-                          "non-empty array of non-negative integers.", f"input[{i}]",
-                          "invalid_type")
-    return out
-
-
 @dataclass(slots=True, repr=False, eq=False)
 class Prepared:
     body: bytes
@@ -102,11 +70,11 @@ def prepare(raw: bytes, app: App) -> Prepared:
     if encoding not in ("float", "base64"):
         raise invalid(f"Invalid value: '{encoding}'. Supported values are: 'float' and "
                       "'base64'.", "encoding_format", "invalid_value")
-    inputs = _inputs(body)
+    inputs = text_inputs(body, "input", MAX_INPUTS, allow_empty=False)
     want = dimensions or size
     data = []
     used = 0
-    for index, (text, count) in enumerate(inputs):
+    for index, (text, count, _) in enumerate(inputs):
         vec = vector(model, text, size, want)
         used += count
         embedding: Any = base64.b64encode(vec.tobytes()).decode() if encoding == "base64" \

@@ -17,7 +17,16 @@ from .. import tokens
 from ..frames import IDS, JSON_HEADERS
 from ..reply import Reply
 from ..state import App
-from .common import invalid, json_object, prepared_route, want_bool, want_int, want_model, want_str
+from .common import (
+    invalid,
+    json_object,
+    prepared_route,
+    want_bool,
+    want_int,
+    want_list,
+    want_model,
+    want_str,
+)
 
 _WORD = re.compile(r"\w+")
 MAX_DOCUMENTS = 10_000
@@ -35,16 +44,8 @@ def score(query: set[str], doc: set[str]) -> float:
 
 
 def _documents(body: dict[str, Any]) -> list[str]:
-    docs = body.get("documents")
-    if docs is None:
-        raise invalid("Missing required parameter: 'documents'.", "documents",
-                      "missing_required_parameter")
-    if not isinstance(docs, list):
-        raise invalid("Invalid type for 'documents': expected an array.", "documents",
-                      "invalid_type")
-    if len(docs) > MAX_DOCUMENTS:
-        raise invalid(f"'documents' has {len(docs)} items; at most {MAX_DOCUMENTS} are allowed.",
-                      "documents", "array_above_max_length")
+    docs = want_list(body, "documents", "an array of strings or {\"text\": ...} objects",
+                     MAX_DOCUMENTS)
     out = []
     for i, doc in enumerate(docs):
         if isinstance(doc, str):
