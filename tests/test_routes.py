@@ -252,15 +252,17 @@ def test_health(app: App) -> None:
         assert r.status == 200 and orjson.loads(r.body) == {"status": "ok"}
 
 
-def test_a_bug_is_a_500_not_a_crash(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fastmock.routes import chat as chat_module
+def test_a_bug_is_a_500_not_a_crash(app: App, monkeypatch: pytest.MonkeyPatch,
+                                    caplog: pytest.LogCaptureFixture) -> None:
+    from fastmock import routes
 
     def boom(*_: Any) -> Any:
         raise RuntimeError("bug")
 
-    monkeypatch.setitem(__import__("fastmock.routes", fromlist=["ROUTES"]).ROUTES,
-                        "/chat/completions", {b"POST": boom})
+    monkeypatch.setitem(routes.ROUTES, "/chat/completions", {b"POST": boom})
     r = chat(app)
     assert r.status == 500
-    assert orjson.loads(r.body)["error"]["type"] == "server_error"
-    assert chat_module.handle  # the real handler is untouched
+    error = orjson.loads(r.body)["error"]
+    assert error["type"] == "server_error" and "bug" not in error["message"]  # no internals
+    assert "RuntimeError: bug" in caplog.text                 # the traceback goes to the log
+    assert call(app, "GET", "/v1/models").status == 200      # and the next request is fine
