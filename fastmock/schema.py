@@ -103,6 +103,8 @@ def _object(schema: dict[str, Any], rng: random.Random, root: Any, depth: int) -
     if not isinstance(props, dict):
         raise SchemaError("properties must be an object")
     required = schema.get("required") or []
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        raise SchemaError("required must be an array of property names")
     out: dict[str, Any] = {}
     for name, sub in props.items():
         if depth >= MAX_DEPTH and name not in required:

@@ -59,6 +59,8 @@ def test_same_seed_same_instance() -> None:
 
 @pytest.mark.parametrize("schema", [False, {"enum": []}, {"type": "integer", "minimum": 3,
                                                           "maximum": 2},
+                                    {"type": "object", "required": [None]},   # found by fuzzing
+                                    {"type": "object", "required": "name"},
                                     {"$ref": "https://example.com/x"}, {"type": "tensor"}, 5])
 def test_impossible_schemas_raise(schema: Any) -> None:
     with pytest.raises(SchemaError):
