@@ -54,17 +54,30 @@ def presented_key(headers: list[Header]) -> bytes | None:
     return None
 
 
+#: Accepted key headers remembered as they arrived; see ``KeyRing.accepted``.
+ACCEPTED_LIMIT = 1024
+
+
 class KeyRing:
     """The keys that open the API."""
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "accepted", "active", "admin", "read")
 
-    def __init__(self) -> None:
+    def __init__(self, admin: bool = False) -> None:
         self._entries: dict[bytes, KeyEntry] = {}
-
-    @property
-    def active(self) -> bool:
-        return bool(self._entries)
+        #: Values of key headers (``Bearer sk-...``, or a bare key) that were checked and
+        #: accepted: a load test sends the same header again and again, and looking it up here
+        #: costs one dict probe instead of a SHA-256 and a comparison with every key. Only
+        #: accepted values are kept, so a client cannot fill it; CPython compares a stored
+        #: value's bytes only after its full 64-bit hash (keyed per process) matched, so the
+        #: probe's time says nothing about the keys. Emptied whenever the keys change.
+        self.accepted: dict[bytes, bool] = {}
+        #: Whether any key exists (then every API request must present one).
+        self.active = False
+        #: Whether an admin key is set (admin requests present it like an API key).
+        self.admin = admin
+        #: Whether requests must be read for a key at all (API keys exist, or an admin key).
+        self.read = admin
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -73,10 +86,12 @@ class KeyRing:
         entry = KeyEntry(name, digest(key.encode()), mask(key),
                          int(time.time()) if created is None else created, source)
         self._entries[entry.digest] = entry
+        self._changed()
         return entry
 
     def restore(self, entry: KeyEntry) -> None:
         self._entries[entry.digest] = entry
+        self._changed()
 
     def create(self, name: str) -> tuple[str, KeyEntry]:
         """A new ``sk-mock-...`` key (shown to its creator once) and its entry."""
@@ -84,12 +99,33 @@ class KeyRing:
         return key, self.add(key, name, "admin")
 
     def remove(self, key: bytes) -> KeyEntry | None:
-        return self._entries.pop(digest(key), None)
+        entry = self._entries.pop(digest(key), None)
+        self._changed()
+        return entry
 
     def clear(self) -> int:
         count = len(self._entries)
         self._entries.clear()
+        self._changed()
         return count
+
+    def _changed(self) -> None:
+        self.active = bool(self._entries)
+        self.read = self.active or self.admin
+        self.accepted.clear()
+
+    def check_headers(self, headers: list[Header]) -> bool:
+        """Whether the request's headers (lower-case names) present one of our keys."""
+        return self.check(presented_key(headers))
+
+    def remember(self, header: Header) -> None:
+        """Remember ``header`` (its name as sent, its value) if it presents one of our keys,
+        so that the next request that sends it costs a dict probe (see ``accepted``)."""
+        if header[1] not in self.accepted \
+                and self.check(presented_key([(header[0].lower(), header[1])])):
+            if len(self.accepted) >= ACCEPTED_LIMIT:
+                self.accepted.clear()
+            self.accepted[header[1]] = True
 
     def check(self, key: bytes | None) -> bool:
         """Whether ``key`` is one of ours; every digest is compared, in constant time each."""

@@ -1,9 +1,15 @@
-"""What both HTTP handlers share: transport callbacks, flow control, the hand-off to the scheduler.
+"""What both HTTP handlers share: requests in, replies out, flow control, the scheduler hand-off.
 
-A handler parses requests (``protocol_h11`` with h11, the reference; ``protocol_httptools``, the
-fast path) and implements four writes; everything about *when* bytes go out lives here: a reply
-without delay goes out at once in one write, a paced one goes to the scheduler, which calls
-:meth:`BaseProtocol.deliver` with every step that is due.
+A handler only parses (``protocol_h11`` with h11, the reference; ``protocol_httptools``, the
+fast path) and calls :meth:`BaseProtocol.request` with every complete request, in order.
+Everything about *what* goes out and *when* lives here:
+
+- a request seen before, on a keep-alive HTTP/1.1 connection with no header that changes the
+  answer, is answered from its kept reply (``ready``): one dict lookup, one join, one write;
+- any other request goes to the router; its reply is framed for this connection (and kept
+  when it may be replayed);
+- a reply with nothing to wait for goes out at once in one write; a paced one goes to the
+  scheduler, which writes each step when it is due and calls :meth:`finished` at the end.
 """
 
 from __future__ import annotations
@@ -12,19 +18,33 @@ import asyncio
 import ipaddress
 import logging
 import time
+from collections import deque
 from typing import cast
 
-from .frames import error_reply, whole_response
-from .reply import Reply
+from .frames import CLOCK, ID_MARK, IDS, error_reply, whole_response
+from .ready import DELAYED, NOW, READY_LIMIT, READY_MAX_BODY, Ready
+from .reply import Header, Plan
+from .routes import dispatch, open_path
+from .routes.common import Request
 from .scheduler import Scheduler, Stream
-from .state import App
+from .state import IDLE, App, Connections
 
 log = logging.getLogger("fastmock")
+
+#: The next id of the current batch (``frames.Ids``), taken inline on the replay path.
+take_id = IDS.take
 
 #: Transport buffer marks: above HIGH the scheduler stops writing to this connection until the
 #: kernel has taken the buffer down to LOW (aiohttp and uvicorn use the same order of size).
 WRITE_HIGH = 64 * 1024
 WRITE_LOW = 16 * 1024
+
+#: Requests parsed ahead of the one being answered before we stop reading (pipelining depth).
+MAX_QUEUED = 32
+
+#: What a connection waits for (its deadline says until when): no byte yet, the rest of a
+#: request, the next request (keep-alive), or nothing (we are replying: no deadline).
+FRESH, REQUEST, REPLYING = "fresh", "request", ""
 
 _ERROR_MESSAGES = {
     400: "The request could not be parsed as HTTP/1.1",
@@ -35,19 +55,9 @@ _ERROR_MESSAGES = {
     505: "This server speaks HTTP/1.0 and HTTP/1.1 only",
 }
 
-
-class Connections:
-    """Every open connection of a server, so that shutdown and the deadline sweep find them."""
-
-    __slots__ = ("open",)
-
-    def __init__(self) -> None:
-        self.open: set[BaseProtocol] = set()
-
-    def sweep(self, now: float) -> None:
-        """Close connections past their deadline (called once a second, not a timer each)."""
-        for proto in [p for p in self.open if p.waiting and now > p.deadline]:
-            proto.expire()
+#: A queued request: (method, target, body, key header, other headers, close, http10), or a
+#: request that could not be read: (None, status, detail).
+Queued = tuple[object, ...]
 
 
 def is_loopback(peer: object) -> bool:
@@ -68,14 +78,14 @@ _SERVICE_UNAVAILABLE = error_reply(
 
 
 class BaseProtocol(asyncio.Protocol):
-    """One client connection; subclasses parse and frame, this class decides when to write."""
+    """One client connection; subclasses parse, this class answers and decides when to write."""
 
     __slots__ = (
         # per connection
         "app", "scheduler", "connections", "transport", "writing_paused", "reading_paused",
-        "loopback", "deadline", "waiting",
+        "loopback", "deadline", "waiting", "served", "swept", "in_message", "_queue", "_eof",
         # per reply
-        "stream", "_delayed", "_head_only",
+        "stream", "_close_after",
     )
 
     def __init__(self, app: App, scheduler: Scheduler, connections: Connections) -> None:
@@ -85,14 +95,18 @@ class BaseProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.writing_paused = False
         self.reading_paused = False
-        self.stream: Stream | None = None
-        self._delayed: Reply | None = None
-        self._head_only = False
         self.loopback = False
-        #: What the connection waits for, and until when (monotonic seconds): "fresh" (no
-        #: byte yet), "request" (a request under way), "idle" (keep-alive), "" (we reply).
-        self.waiting = "fresh"
+        self.waiting = FRESH
         self.deadline = float("inf")
+        #: Requests answered on this connection (the sweep reads it to see activity).
+        self.served = 0
+        self.swept = 0
+        #: The parser holds part of a request (set by the handler).
+        self.in_message = False
+        self._queue: deque[Queued] = deque()
+        self._eof = False
+        self.stream: Stream | None = None
+        self._close_after = False
 
     # -- transport callbacks -------------------------------------------------------------------
 
@@ -119,12 +133,13 @@ class BaseProtocol(asyncio.Protocol):
         """The connection is gone: free the stream and everything else it held."""
         if self in self.connections.open:
             self.connections.open.discard(self)
+            self.connections.closed_requests += self.served
             self.app.counters.connections_open -= 1
         if self.stream is not None:
             self.scheduler.cancel(self.stream)
             self.stream = None
         self.transport = None
-        self._delayed = None
+        self._queue.clear()
         self._release()
 
     def eof_received(self) -> bool:
@@ -132,11 +147,12 @@ class BaseProtocol(asyncio.Protocol):
 
         During a paced reply the client is taken as gone (like uvicorn): its stream is freed.
         """
-        if self.transport is None:
+        if self.transport is None or self.stream is not None:
             return False
-        if self.stream is not None:
-            return False
-        self._eof()
+        self._eof = True
+        self._parser_eof()
+        if not self._queue and self.transport is not None:
+            self._close()
         return True
 
     def pause_writing(self) -> None:
@@ -148,47 +164,154 @@ class BaseProtocol(asyncio.Protocol):
         self.writing_paused = False
         if self.stream is not None:
             self.scheduler.resume(self.stream)
-        elif self.reading_paused:
-            self._resume_reading()
+        else:
             self._pump()
 
-    # -- replies -------------------------------------------------------------------------------
+    # -- requests in -----------------------------------------------------------------------------
 
-    def send(self, reply: Reply) -> None:
-        """Send a reply now, or hand its plan to the scheduler."""
-        self.waiting = ""
-        plan = reply.plan
-        if plan is None:
-            self._write_whole(reply, reply.body)
-            self._end_cycle()
-        elif plan.ttft <= 0 and plan.duration <= 0:
-            # Nothing to wait for: the whole reply, stream or not, goes out in one write.
-            if plan.head_first:
-                self._write_head(reply, b"".join(plan.steps), last=True)
-            else:
-                self._write_whole(reply, plan.steps[0])
-            self._end_cycle()
-        elif plan.head_first:
-            self._write_head(reply, b"", last=False)
-            self.stream = self.scheduler.start(self, plan)
+    def settle(self) -> None:
+        """The handler has parsed what arrived and something changed: from now on the
+        connection waits for the rest of a request (``in_message``) or for the next one.
+
+        Not called for a read whose requests were all answered at once: the connection was
+        idle and stays idle (the sweep sees its ``served`` count move).
+        """
+        if self.transport is None or self.stream is not None or self._queue:
+            return   # our turn to reply: no deadline
+        if self.in_message:
+            if self.waiting is not REQUEST:   # a request has begun: its deadline runs
+                self.waiting = REQUEST
+                self.deadline = time.monotonic() + self.app.config.request_timeout_s
         else:
-            self._delayed = reply
-            self.stream = self.scheduler.start(self, plan)
+            self.waiting = IDLE
+            self.deadline = time.monotonic() + self.app.config.keepalive_timeout_s
+            self.swept = self.served   # this deadline already counts every request so far
 
-    def deliver(self, stream: Stream, data: bytes, last: bool) -> None:
-        """Called by the scheduler with every step of ``stream`` that is due now."""
-        if self.transport is None or stream is not self.stream:
+    def request(self, method: bytes, target: bytes, body: bytes, key: Header | None,
+                headers: list[Header], close: bool, http10: bool) -> None:
+        """A complete request, in order. ``key`` is the header that carries an API key (if
+        any, its name as sent); ``headers`` the other headers that change the answer
+        (lower-case names)."""
+        if self.stream is not None or self._queue or self.writing_paused \
+                or self.transport is None:
+            if self.transport is not None:
+                queue = self._queue
+                queue.append((method, target, body, key, headers, close, http10))
+                self.waiting = REPLYING   # it is our turn: no deadline for the client
+                if self.writing_paused or len(queue) > MAX_QUEUED:
+                    self._pause_reading()  # the client is not reading our replies: nor do we
             return
-        delayed = self._delayed
-        if delayed is not None:
-            self._delayed = None
-            self._write_whole(delayed, data)
+        app = self.app
+        if not (close or headers):
+            # The replay path: the same request as before, on a keep-alive connection.
+            ready = app.ready.get((method, target, body))
+            if ready is not None and (ready.open or not app.keys.active
+                                      or (key is not None and key[1] in app.keys.accepted)):
+                if ready.date is not CLOCK.date and not ready.refresh(dispatch(ready.req, app)):
+                    del app.ready[(method, target, body)]
+                else:
+                    self.served += 1
+                    if ready.kind is NOW:
+                        try:
+                            ident = take_id()
+                        except IndexError:
+                            ident = IDS.refill()
+                        self.transport.write(ident.join(ready.now))
+                        if ready.after is not None:
+                            ready.after(ident)
+                    else:
+                        self._start(ready)
+                    return
+        self._answer(method, target, body, key, headers, close, http10)
+
+    def request_error(self, status: int, detail: str) -> None:
+        """A request that cannot be read: answered in its turn, then the connection closes."""
+        if self.stream is not None or self._queue or self.writing_paused:
+            self._queue.append((None, status, detail))
+            self.waiting = REPLYING
         else:
-            self._write_data(data, last)
-        if last:
-            self.stream = None
-            self._end_cycle()
-            self._pump()
+            self.fail(status, detail)
+
+    def _answer(self, method: bytes, target: bytes, body: bytes, key: Header | None,
+                headers: list[Header], close: bool, http10: bool) -> None:
+        """Ask the router, frame the reply for this connection, keep it if it may be replayed."""
+        app = self.app
+        self.served += 1
+        all_headers = headers
+        if key is not None:   # the key header arrives with its name as sent
+            all_headers = [*headers, (key[0].lower(), key[1])]
+            if app.keys.active:
+                app.keys.remember(key)
+        req = Request(method, target, all_headers, body, self.loopback, ID_MARK)
+        reply = dispatch(req, app)
+        head_only = method == b"HEAD"
+        ready = Ready(req, reply, close, http10, head_only, open_path(target))
+        if reply.cacheable and not (close or http10 or head_only or headers) \
+                and len(body) <= READY_MAX_BODY:
+            if len(app.ready) >= READY_LIMIT:
+                app.ready.clear()
+            app.ready[(method, target, body)] = ready
+        if ready.kind is NOW:
+            ident = IDS.new()
+            self.transport.write(ident.join(ready.now))  # type: ignore[union-attr]
+            if ready.after is not None:
+                ready.after(ident)
+            if ready.close:
+                self._close()
+        else:
+            self._start(ready)
+
+    def _start(self, ready: Ready) -> None:
+        """A reply that waits: the head of a stream now, its steps (or a whole delayed reply)
+        when they are due."""
+        ident = IDS.new()
+        pace = ready.pace
+        assert pace is not None and self.transport is not None
+        if ready.kind is DELAYED:
+            plan = Plan([ident.join(ready.now)], pace.delay(ready.wait_steps), 0.0)
+        else:
+            self.transport.write(ident.join(ready.now))
+            assert ready.steps is not None
+            plan = pace.plan([ident.join(s) for s in ready.steps])
+        if ready.after is not None:
+            ready.after(ident)
+        self._close_after = ready.close
+        self.waiting = REPLYING
+        self.stream = self.scheduler.start(self, plan)
+
+    def finished(self, stream: Stream) -> None:
+        """The scheduler wrote the last step of ``stream``: on to the next request."""
+        if stream is not self.stream:
+            return
+        self.stream = None
+        if self._close_after:
+            self._close()
+            return
+        self.waiting = REPLYING
+        self._pump()
+
+    def _pump(self) -> None:
+        """Answer queued requests until one needs the scheduler or the client stops reading."""
+        queue = self._queue
+        while queue and self.stream is None and self.transport is not None:
+            if self.writing_paused:
+                self._pause_reading()
+                return
+            item = queue.popleft()
+            if item[0] is None:
+                self.fail(item[1], item[2])  # type: ignore[arg-type]
+                return
+            self._answer(*item)  # type: ignore[arg-type]
+        if self.transport is None or self.stream is not None:
+            return
+        if self._eof:
+            self._close()
+        elif self.reading_paused and not self.writing_paused:
+            self._resume_reading()
+        if not queue:
+            self.settle()
+
+    # -- errors and deadlines ------------------------------------------------------------------
 
     def fail(self, status: int, detail: str) -> None:
         """Answer a request we cannot read with an error and ``Connection: close``, then close.
@@ -196,40 +319,30 @@ class BaseProtocol(asyncio.Protocol):
         Only at a reply boundary: an error after half a response would corrupt it.
         """
         self.app.counters.protocol_errors += 1
-        if self.transport is not None and self._can_start_reply():
+        if self.transport is not None and self.stream is None:
             message = f"{_ERROR_MESSAGES.get(status, 'Bad request')}: {detail}"
             code = "request_too_large" if status in (413, 431) else None
             reply = error_reply(status, message, code=code)
             self.transport.write(whole_response(reply, reply.body, True))
+        self._queue.clear()
         self._close()
 
-    def too_large(self) -> None:
-        limit = self.app.config.max_body_bytes
-        self.fail(413, f"The request body is larger than the {limit} bytes this server "
-                       "accepts (max_body_bytes).")
+    def body_too_large(self) -> tuple[int, str]:
+        return 413, (f"The request body is larger than the {self.app.config.max_body_bytes} "
+                     "bytes this server accepts (max_body_bytes).")
 
-    def head_too_large(self, size: int) -> None:
-        limit = self.app.config.max_header_bytes
-        self.fail(431, f"the head has over {size} bytes; this server accepts {limit} "
-                       "(max_header_bytes).")
+    def head_too_large(self, size: int) -> tuple[int, str]:
+        return 431, (f"the head has over {size} bytes; this server accepts "
+                     f"{self.app.config.max_header_bytes} (max_header_bytes).")
 
-    # -- deadlines ------------------------------------------------------------------------------
-
-    def bytes_arrived(self) -> None:
-        """A request has begun: it must be complete within request_timeout_s."""
-        if self.waiting == "idle" or self.waiting == "fresh":
-            self.waiting = "request"
-            self.deadline = time.monotonic() + self.app.config.request_timeout_s
-
-    def ready_for_next(self) -> None:
-        """A reply is done and the connection stays open: idle until keepalive_timeout_s."""
-        self.waiting = "idle"
-        self.deadline = time.monotonic() + self.app.config.keepalive_timeout_s
+    def too_many_headers(self, count: int) -> tuple[int, str]:
+        return 431, (f"the head has {count} fields; this server accepts "
+                     f"{self.app.config.max_headers} (max_headers).")
 
     def expire(self) -> None:
         """The deadline passed: 408 for a request that is too slow, a silent close otherwise."""
-        waiting, self.waiting = self.waiting, ""
-        if waiting == "request":
+        waiting, self.waiting = self.waiting, REPLYING
+        if waiting is REQUEST:
             self.app.counters.timeouts += 1
             self.fail(408, f"it took longer than {self.app.config.request_timeout_s:g} s "
                            "(request_timeout_s).")
@@ -238,48 +351,21 @@ class BaseProtocol(asyncio.Protocol):
 
     # -- what a handler implements -------------------------------------------------------------
 
-    def _pump(self) -> None:
-        """Answer whatever complete requests are waiting, until one needs the scheduler."""
-        raise NotImplementedError
-
-    def _write_whole(self, reply: Reply, body: bytes) -> None:
-        """Write status, headers and the whole body, in one write."""
-        raise NotImplementedError
-
-    def _write_head(self, reply: Reply, data: bytes, last: bool) -> None:
-        """Write status and headers of a streamed reply, with ``data`` and maybe its end."""
-        raise NotImplementedError
-
-    def _write_data(self, data: bytes, last: bool) -> None:
-        """Write more of a streamed reply, and its end when ``last``."""
-        raise NotImplementedError
-
-    def _end_cycle(self) -> None:
-        """Our reply is complete: close, or get ready for the next request."""
-        raise NotImplementedError
-
-    def _can_start_reply(self) -> bool:
-        raise NotImplementedError
-
-    def _eof(self) -> None:
-        """Answer what the client sent before closing its side."""
-        raise NotImplementedError
+    def _parser_eof(self) -> None:
+        """Tell the parser the client closed its side (it may complete or refuse a request)."""
 
     def _release(self) -> None:
         """Drop per-request buffers when the connection is lost."""
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _write(self, data: bytes) -> None:
-        if data and self.transport is not None:
-            self.transport.write(data)
-
     def _close(self) -> None:
         """Close after the buffered writes; from now on nothing reads or writes here."""
         if self.transport is not None:
             self.transport.close()
             self.transport = None
-            self.waiting = ""
+            self.waiting = REPLYING
+            self._queue.clear()
 
     def _pause_reading(self) -> None:
         if not self.reading_paused and self.transport is not None:

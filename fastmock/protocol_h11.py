@@ -1,205 +1,176 @@
-"""The reference HTTP/1.1 handler: one ``h11.Connection`` per connection.
+"""The reference HTTP/1.1 parser: h11 reads every request, ``BaseProtocol`` answers.
 
-h11 owns the HTTP state (keep-alive, framing, HTTP/1.0, pipelining); this class pumps its events,
-hands complete requests to the router, and frames replies through it.
+h11 parses and validates request framing (Content-Length, chunked bodies, HTTP/1.0, every
+syntax rule) and fastmock frames the replies itself from precomputed bytes, like the httptools
+handler: h11's own response serialisation, in pure Python, cost more than everything else a
+reply needs. As h11 only moves on to the next request once it has sent a response, each
+request is read by a fresh ``h11.Connection`` that is handed the bytes after the previous one
+(``trailing_data``); the keep-alive rule is h11's (HTTP/1.0 or ``Connection: close`` ends the
+connection).
 """
 
 from __future__ import annotations
 
 import h11
 
-from .frames import CLOCK, REASONS
-from .protocol import BaseProtocol, Connections
-from .reply import Header, Reply
-from .routes import route
-from .routes.common import Request
+from .headers import CONNECTION, EXPECT, KEY, LENGTH, OTHER
+from .protocol import BaseProtocol
+from .reply import Header
 from .scheduler import Scheduler
-from .state import App
+from .state import IDLE, App, Connections
 
-_EOM = h11.EndOfMessage()   # events are immutable: one serves every reply
-
-#: Response events are validated by h11 when built; replies of one shape and length within one
-#: Date tick share one event, so h11 validates each shape once a second, not per reply.
-_responses: dict[tuple[int, tuple[Header, ...], int | None], h11.Response] = {}
-_responses_date = b""
-RESPONSE_CACHE_LIMIT = 1024
-
-
-def response_event(reply: Reply, length: int | None) -> h11.Response:
-    global _responses_date
-    date = CLOCK.date
-    if date is not _responses_date or len(_responses) >= RESPONSE_CACHE_LIMIT:
-        _responses.clear()
-        _responses_date = date
-    key = (reply.status, reply.headers, length)
-    event = _responses.get(key)
-    if event is None:
-        headers = [*reply.headers, (b"date", date)]
-        if length is not None:
-            headers.append((b"content-length", b"%d" % length))
-        event = h11.Response(status_code=reply.status, headers=headers,
-                             reason=REASONS.get(reply.status, b""))
-        _responses[key] = event
-    return event
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class H11Protocol(BaseProtocol):
-    """One client connection, parsed and framed by h11."""
+    """One client connection, parsed by h11."""
 
     __slots__ = (
         # per connection
-        "conn",
-        # per request
-        "_request", "_body", "_body_size",
+        "conn", "_kinds", "_stopped",
+        # per request being parsed
+        "_request", "_key", "_headers", "_wants_close", "_parts", "_body_size", "_continued",
     )
 
     def __init__(self, app: App, scheduler: Scheduler, connections: Connections) -> None:
         super().__init__(app, scheduler, connections)
-        self.conn = h11.Connection(h11.SERVER,
-                                   max_incomplete_event_size=app.config.max_header_bytes)
+        self.conn = self._connection()
+        self._kinds = app.headers.kinds
+        self._stopped = False
         self._request: h11.Request | None = None
-        self._body: list[bytes] = []
+        self._key: Header | None = None
+        self._headers: list[Header] = []
+        self._wants_close = False
+        self._parts: list[bytes] = []
         self._body_size = 0
+        self._continued = False
+
+    def _connection(self) -> h11.Connection:
+        return h11.Connection(h11.SERVER,
+                              max_incomplete_event_size=self.app.config.max_header_bytes)
+
+    # -- transport callbacks -------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         """Feed bytes to h11 and answer whatever requests are now complete."""
-        if self.transport is None:
+        if self._stopped or self.transport is None:
             return
-        self.bytes_arrived()
         try:
             self.conn.receive_data(data)
         except RuntimeError:  # bytes after the client's own close: nothing to answer
             self._close()
             return
-        if self.stream is None:
-            self._pump()
-        elif len(self.conn.trailing_data[0]) > self.app.config.max_header_bytes:
-            # Pipelined requests behind a running stream: stop reading until it is done.
-            self._pause_reading()
+        self._parse()
+        if self.in_message or self.waiting is not IDLE:
+            self.settle()
 
-    def _eof(self) -> None:
+    def _parser_eof(self) -> None:
+        if self._stopped:
+            return
         try:
             self.conn.receive_data(b"")
         except RuntimeError:
-            self._close()
             return
-        self._pump()
+        self._parse()
 
     # -- the event pump ------------------------------------------------------------------------
 
-    def _pump(self) -> None:
-        conn = self.conn
-        while self.transport is not None and self.stream is None:
-            if self.writing_paused:
-                self._pause_reading()
-                return
+    def _parse(self) -> None:
+        """One pass over h11's events: every complete request goes to ``request``."""
+        while not self._stopped and self.transport is not None:
+            conn = self.conn
             try:
                 event = conn.next_event()
             except h11.RemoteProtocolError as exc:
-                self.fail(exc.error_status_hint, str(exc))
+                self._stopped = True
+                self.request_error(exc.error_status_hint, str(exc))
                 return
             if event is h11.NEED_DATA:
-                if self.waiting == "idle" and (self._request is not None
-                                               or conn.trailing_data[0]):
-                    self.bytes_arrived()   # part of the next request is here: its deadline runs
-                if self._request is not None and conn.they_are_waiting_for_100_continue:
-                    self._write(conn.send(h11.InformationalResponse(
-                        status_code=100, headers=[], reason=b"Continue")) or b"")
-                return
-            if event is h11.PAUSED:
-                # Our reply is not finished yet; h11 holds the rest of the pipeline.
-                self._pause_reading()
+                self.in_message = self._request is not None or bool(conn.trailing_data[0])
+                if self._request is not None and conn.they_are_waiting_for_100_continue \
+                        and not self._continued and not self._queue and self.stream is None:
+                    self._continued = True
+                    self.transport.write(CONTINUE)
                 return
             kind = type(event)
-            if kind is h11.Request:
-                assert isinstance(event, h11.Request)
-                if not self._on_request(event):
-                    return
-            elif kind is h11.Data:
-                assert isinstance(event, h11.Data)
-                self._body_size += len(event.data)
+            if kind is h11.Data:
+                self._body_size += len(event.data)  # type: ignore[union-attr]
                 if self._body_size > self.app.config.max_body_bytes:
-                    self.too_large()
+                    self._stopped = True
+                    self.request_error(*self.body_too_large())
                     return
-                self._body.append(event.data)
+                self._parts.append(event.data)  # type: ignore[union-attr]
+            elif kind is h11.Request:
+                if not self._on_request(event):  # type: ignore[arg-type]
+                    return
             elif kind is h11.EndOfMessage:
-                self._respond()
-            elif kind is h11.ConnectionClosed:
-                self._close()
+                self._complete()
+            else:   # ConnectionClosed: the client closed between requests
+                self._stopped = self._eof = True
                 return
 
     def _on_request(self, event: h11.Request) -> bool:
+        """Read the head: limits, and the few headers that matter."""
         self._request = event
-        self._body = []
+        self.in_message = True
+        self._key = None
+        self._headers = []
+        self._wants_close = event.http_version == b"1.0"
         self._body_size = 0
-        self._head_only = event.method == b"HEAD"
+        self._continued = False
         config = self.app.config
         # h11 enforces max_incomplete_event_size only while a head is incomplete; a whole
         # oversized head that arrives in one read is measured here.
         if len(event.headers) > config.max_headers:
-            self.fail(431, f"the head has {len(event.headers)} fields; this server accepts "
-                           f"{config.max_headers} (max_headers).")
+            self._stopped = True
+            self.request_error(*self.too_many_headers(len(event.headers)))
             return False
         size = len(event.target) + 16
+        kinds = self._kinds
         for name, value in event.headers:
             size += len(name) + len(value) + 4
-            if name == b"content-length" and int(value) > config.max_body_bytes:
-                # h11 has checked the syntax; refuse an oversized body before reading it.
-                self.too_large()
-                return False
+            kind = kinds.get(name)
+            if kind is None:
+                kind = self.app.headers.classify(name)
+            if not kind:
+                continue
+            if kind is LENGTH:
+                if int(value) > config.max_body_bytes:  # h11 has checked the syntax
+                    self._stopped = True
+                    self.request_error(*self.body_too_large())
+                    return False
+            elif kind is KEY:
+                if self._key is None:
+                    self._key = (name, value)
+            elif kind is OTHER:
+                self._headers.append((name, value))
+            elif kind is CONNECTION:
+                self._wants_close = self._wants_close or b"close" in value.lower()
+            elif kind is EXPECT:
+                pass   # h11 tracks it (they_are_waiting_for_100_continue)
         if size > config.max_header_bytes:
-            self.head_too_large(size)
+            self._stopped = True
+            self.request_error(*self.head_too_large(size))
             return False
         return True
 
-    def _respond(self) -> None:
+    def _complete(self) -> None:
+        """A whole request: hand the rest of the bytes to a fresh h11 connection, answer."""
         event = self._request
         assert event is not None
-        request = Request(event.method, event.target, list(event.headers), b"".join(self._body),
-                          self.loopback)
         self._request = None
-        self._body = []
-        self.app.counters.requests += 1
-        self.send(route(request, self.app))
-
-    # -- framing -------------------------------------------------------------------------------
-
-    def _write_whole(self, reply: Reply, body: bytes) -> None:
-        conn = self.conn
-        out = [conn.send(response_event(reply, len(body)))]
-        if body and not self._head_only:
-            out.append(conn.send(h11.Data(data=body)))
-        out.append(conn.send(_EOM))
-        self._write(b"".join(o for o in out if o))
-
-    def _write_head(self, reply: Reply, data: bytes, last: bool) -> None:
-        conn = self.conn
-        out = [conn.send(response_event(reply, None))]
-        if data and not self._head_only:
-            out.append(conn.send(h11.Data(data=data)))
-        if last:
-            out.append(conn.send(_EOM))
-        self._write(b"".join(o for o in out if o))
-
-    def _write_data(self, data: bytes, last: bool) -> None:
-        conn = self.conn
-        out = conn.send(h11.Data(data=data)) if not self._head_only else b""
-        if last:
-            out = (out or b"") + (conn.send(_EOM) or b"")
-        self._write(out or b"")
-
-    def _end_cycle(self) -> None:
-        conn = self.conn
-        if conn.our_state is h11.MUST_CLOSE or conn.our_state is h11.ERROR:
-            self._close()
-        elif conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            conn.start_next_cycle()
-            self.ready_for_next()
-            if self.reading_paused and not self.writing_paused:
-                self._resume_reading()
-
-    def _can_start_reply(self) -> bool:
-        return self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE)
+        self.in_message = False
+        rest, closed = self.conn.trailing_data
+        conn = self.conn = self._connection()
+        if rest:
+            conn.receive_data(rest)
+        if closed:
+            conn.receive_data(b"")
+        parts = self._parts
+        body = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)  # h11 gives bytearrays
+        parts.clear()
+        self.request(event.method, event.target, body, self._key, self._headers, self._wants_close,
+                     event.http_version == b"1.0")
 
     def _release(self) -> None:
-        self._body = []
+        self._parts.clear()

@@ -1,245 +1,227 @@
-"""The fast HTTP/1.1 handler: httptools (llhttp) parses, fastmock frames from precomputed heads.
+"""The fast HTTP/1.1 parser: httptools (llhttp, in C) parses, ``BaseProtocol`` answers.
 
-Same behaviour as the h11 handler (the protocol tests run against both). httptools parses every
-complete request in a buffer in one call, so requests are queued and answered strictly in order;
-a parse error joins the queue and is answered, then the connection closes, after the good
-requests before it. Status line and header block of each reply shape are built once per Date
-tick, so a reply costs one dict lookup, one length and one write.
+llhttp calls back for every piece of a request; each callback does as little as it can, and
+a complete request goes to :meth:`BaseProtocol.request` at once, from inside the parser
+(pipelined requests behind a paced reply are queued there, in order). A parse error is
+answered in its turn, after the good requests before it, and the connection closes.
 """
 
 from __future__ import annotations
 
-from collections import deque
-
 import httptools
 
-from .frames import head_block, whole_response
-from .protocol import BaseProtocol, Connections
-from .reply import Header, Reply
-from .routes import route
-from .routes.common import Request
+from .headers import CONNECTION, EXPECT, KEY, LENGTH, OTHER
+from .protocol import BaseProtocol
+from .reply import Header
 from .scheduler import Scheduler
-from .state import App
+from .state import IDLE, App, Connections
 
-#: Requests parsed ahead of the one being answered before we stop reading (pipelining depth).
-MAX_QUEUED = 32
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+#: The headers of a request that has none we act on: shared, never appended to.
+NO_HEADERS: list[Header] = []
+
+
 class _Stop(Exception):
     """Raised inside a parser callback to stop parsing; the reason is in ``_error``."""
-
-
-class _Pending:
-    __slots__ = ("request", "keep_alive", "http10", "error")
-
-    def __init__(self, request: Request | None, keep_alive: bool, http10: bool,
-                 error: tuple[int, str] | None = None) -> None:
-        self.request = request
-        self.keep_alive = keep_alive
-        self.http10 = http10
-        self.error = error
 
 
 class HttpToolsProtocol(BaseProtocol):
     """One client connection, parsed by httptools."""
 
     __slots__ = (
-        # per connection
-        "parser", "_queue", "_stopped",
+        # per connection; llhttp hands over the URL, headers and body to C methods of these
+        "parser", "_table", "_quiet", "_stopped", "_url_parts", "_fields", "_parts",
+        "on_url", "on_header", "on_body", "_max_fields", "_max_head", "_max_body", "_v11",
+        "_keys", "_key_name",
         # per request being parsed
-        "_url", "_headers", "_body", "_body_size", "_head_size", "_in_head", "_in_message",
-        "_error",
-        # per reply being sent
-        "_must_close", "_http10",
+        "_read_size", "_raw_head", "_in_head", "_key", "_headers", "_connection", "_error",
     )
 
     def __init__(self, app: App, scheduler: Scheduler, connections: Connections) -> None:
         super().__init__(app, scheduler, connections)
-        self.parser = httptools.HttpRequestParser(self)
-        self._queue: deque[_Pending] = deque()
+        self._table = app.headers
+        self._quiet = app.headers.quiet
         self._stopped = False
-        self._url = b""
-        self._headers: list[Header] = []
-        self._body: list[bytes] = []
-        self._body_size = 0
-        self._head_size = 0
+        # llhttp hands over a request piece by piece through callbacks. The URL, the header
+        # fields and the body are kept by C methods of these containers (``list.append``,
+        # ``dict.setdefault``), so no Python code runs per piece; they are per connection
+        # and emptied per request. A repeated header name keeps its first value (as the key
+        # lookup does) and counts once toward the head limits.
+        self._url_parts: list[bytes] = []
+        self._fields: dict[bytes, bytes] = {}
+        self._parts: list[bytes] = []
+        self.on_url = self._url_parts.append
+        self.on_header = self._fields.setdefault
+        self.on_body = self._parts.append
+        config = app.config
+        self._max_fields = config.max_headers
+        self._max_head = config.max_header_bytes
+        self._max_body = config.max_body_bytes
+        #: The client has shown it speaks HTTP/1.1 (see on_message_complete).
+        self._v11 = False
+        self._keys = app.keys
+        #: How this client spells the header that carries its API key (learned when read).
+        self._key_name = b"authorization"
+        self._read_size = 0
+        self._raw_head = 0
         self._in_head = False
-        self._in_message = False
+        self._key: Header | None = None
+        self._headers: list[Header] = NO_HEADERS
+        self._connection = False
         self._error: tuple[int, str] | None = None
-        self._must_close = False
-        self._http10 = False
+        self.parser = httptools.HttpRequestParser(self)   # reads the callbacks above
 
     # -- transport callbacks -------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        """Parse what arrived, queue complete requests, answer them in order."""
+        """Parse what arrived; complete requests are answered as they are parsed."""
         if self._stopped or self.transport is None:
             return
-        self.bytes_arrived()
+        self._read_size = len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             # The bytes after an Upgrade request are not HTTP: answer it, then close.
-            if self._queue:
-                self._queue[-1].keep_alive = False
-            self._stopped = True
+            self._stopped = self._eof = True
+            if self.stream is None and not self._queue:
+                self._close()
         except httptools.HttpParserError as exc:
-            error = self._error or (400, str(exc) or "malformed request")
-            self._queue.append(_Pending(None, False, False, error))
             self._stopped = True
+            self.request_error(*(self._error or (400, str(exc) or "malformed request")))
         else:
-            if self._in_head:
-                # llhttp has no head limit and httptools buffers a header until it ends; this
-                # coarse guard (it may count a previous request's tail) bounds that buffer.
-                self._head_size += len(data)
-                if self._head_size > 2 * self.app.config.max_header_bytes + 65536:
-                    self._queue.append(_Pending(None, False, False, (431, "head too large")))
-                    self._stopped = True
-        self._pump()
-        if len(self._queue) > MAX_QUEUED or (self._stopped and self._queue):
-            self._pause_reading()
+            if self.in_message:
+                self._partial()
+        if self.in_message or self.waiting is not IDLE:
+            self.settle()
 
-    def _eof(self) -> None:
-        if self._queue and self._queue[-1].error is None:
-            self._queue[-1].keep_alive = False
+    def _partial(self) -> None:
+        """Part of a request is buffered: bound what llhttp and we hold for it; once its head
+        is complete, read it (a body still to come may be refused by its Content-Length,
+        and the client may wait for ``100 Continue``)."""
+        if self._in_head:
+            # llhttp has no head limit and httptools buffers a header until it ends; this
+            # coarse guard (it may count a previous request's tail) bounds that buffer.
+            self._raw_head += self._read_size
+            if self._raw_head > 2 * self._max_head + 65536:
+                self._stopped = True
+                self.request_error(*self.head_too_large(self._raw_head))
+            return
+        try:
+            if self._fields:
+                self._read_head(partial=True)
+        except _Stop:
+            self._stopped = True
+            assert self._error is not None
+            self.request_error(*self._error)
+            return
+        if sum(map(len, self._parts)) > self._max_body:
+            self._stopped = True   # a chunked body (a Content-Length was checked before)
+            self.request_error(*self.body_too_large())
+
+    def _parser_eof(self) -> None:
         self._stopped = True
-        if not self._queue:
-            self._close()
 
     # -- parser callbacks ----------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._url = b""
-        self._headers = []
-        self._body = []
-        self._body_size = 0
-        self._head_size = 0
-        self._in_head = True
-        self._in_message = True
-        self._error = None
-
-    def on_url(self, url: bytes) -> None:
-        self._url += url
-        self._count_head(len(url))
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
-        if len(self._headers) > self.app.config.max_headers:
-            self._error = (431, f"the head has over {len(self._headers) - 1} fields; this "
-                                f"server accepts {self.app.config.max_headers} (max_headers).")
-            raise _Stop
-        self._count_head(len(name) + len(value) + 4)
-
-    def _count_head(self, size: int) -> None:
-        self._head_size += size
-        limit = self.app.config.max_header_bytes
-        if self._head_size > limit:
-            self._error = (431, f"the head has over {self._head_size} bytes; this server "
-                                f"accepts {limit} (max_header_bytes).")
-            raise _Stop
+        self.in_message = self._in_head = True
+        self._raw_head = 0
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        limit = self.app.config.max_body_bytes
-        expect = False
-        for name, value in self._headers:
-            if name == b"content-length" and int(value) > limit:
-                self._body_too_large()
-            elif name == b"expect" and value.lower() == b"100-continue":
-                expect = True
-        if expect and not self._queue and self.stream is None and self.transport is not None:
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
-    def on_body(self, body: bytes) -> None:
-        self._body_size += len(body)
-        if self._body_size > self.app.config.max_body_bytes:
-            self._body_too_large()
-        self._body.append(body)
+    def _read_head(self, partial: bool) -> None:
+        """Check the head's limits and read the headers that matter, then forget the fields;
+        raise ``_Stop`` with ``_error`` set to refuse the request. ``partial``: the body is
+        still to come (Content-Length and Expect matter)."""
+        fields = self._fields
+        if len(fields) > self._max_fields or self._raw_head + self._read_size > self._max_head:
+            # The bytes read could hold an oversized head: measure it.
+            if len(fields) > self._max_fields:
+                self._error = self.too_many_headers(len(fields))
+                raise _Stop
+            size = sum(map(len, fields)) + sum(map(len, fields.values())) + 4 * len(fields) \
+                + sum(map(len, self._url_parts)) + 16
+            if size > self._max_head:
+                self._error = self.head_too_large(size)
+                raise _Stop
+        if partial or not fields.keys() <= self._quiet:
+            table = self._table
+            for name, value in fields.items():
+                kind = table.kinds.get(name)
+                if kind is None:
+                    kind = table.classify(name)
+                if kind:
+                    self._header(kind, name, value, partial)
+        elif self._keys.read:
+            # Only quiet names: the key is usually under the spelling this client used last;
+            # if not, look at every field (and learn the spelling).
+            found = fields.get(self._key_name)
+            if found is not None:
+                self._key = (self._key_name, found)
+            else:
+                kinds = self._table.kinds
+                for name, value in fields.items():
+                    if kinds.get(name) is KEY:
+                        self._header(KEY, name, value, partial)
+                        break
+        fields.clear()
 
-    def _body_too_large(self) -> None:
-        limit = self.app.config.max_body_bytes
-        self._error = (413, f"The request body is larger than the {limit} bytes this server "
-                            "accepts (max_body_bytes).")
-        raise _Stop
+    def _header(self, kind: int, name: bytes, value: bytes, partial: bool) -> None:
+        if kind is KEY:
+            if self._key is None:
+                self._key = (name, value)   # as sent: see KeyRing.remember
+                self._key_name = name
+        elif kind is OTHER:
+            if self._headers is NO_HEADERS:
+                self._headers = []
+            self._headers.append((name.lower(), value))
+        elif kind is CONNECTION:
+            self._connection = True
+        elif not partial:
+            return
+        elif kind is LENGTH:
+            if len(value) > 18 or int(value) > self._max_body:
+                self._error = self.body_too_large()
+                raise _Stop
+        elif kind is EXPECT and value.lower() == b"100-continue" and not self._queue \
+                and self.stream is None and self.transport is not None:
+            self.transport.write(CONTINUE)
 
     def on_message_complete(self) -> None:
-        self._in_message = False
+        self.in_message = False
+        if self._fields:
+            self._read_head(partial=False)   # (already read if the body came later)
+        parts = self._parts
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        parts.clear()
+        if len(body) > self._max_body:   # a chunked body read in one go
+            self._error = self.body_too_large()
+            raise _Stop
+        url_parts = self._url_parts
+        url = url_parts[0] if len(url_parts) == 1 else b"".join(url_parts)
+        url_parts.clear()
         parser = self.parser
-        http10 = parser.get_http_version() == "1.0"
-        request = Request(parser.get_method(), self._url, self._headers, b"".join(self._body),
-                          self.loopback)
-        self._queue.append(_Pending(request, parser.should_keep_alive() and not http10, http10))
-        self._body = []
-
-    # -- answering -----------------------------------------------------------------------------
-
-    def _pump(self) -> None:
-        queue = self._queue
-        while queue and self.stream is None and self.transport is not None:
-            if self.writing_paused:
-                self._pause_reading()
-                return
-            item = queue.popleft()
-            if item.error is not None:
-                self.fail(*item.error)
-                return
-            request = item.request
-            assert request is not None
-            self._must_close = not item.keep_alive
-            self._http10 = item.http10
-            self._head_only = request.method == b"HEAD"
-            self.app.counters.requests += 1
-            self.send(route(request, self.app))
-        if (not queue and self.reading_paused and not self.writing_paused
-                and not self._stopped and self.stream is None):
-            self._resume_reading()
-
-    def _write_whole(self, reply: Reply, body: bytes) -> None:
-        self._write(whole_response(reply, body, self._must_close, self._head_only))
-
-    def _write_head(self, reply: Reply, data: bytes, last: bool) -> None:
-        close = self._must_close
-        head = head_block(reply.status, reply.headers)
-        if self._head_only:
-            self._write(head + (b"connection: close\r\n\r\n" if close else b"\r\n"))
-            return
-        if self._http10:
-            # No chunked encoding in HTTP/1.0: the body ends when the connection does.
-            self._write(head + b"connection: close\r\n\r\n" + data)
-            self._must_close = True
-            return
-        tail = b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n" if close \
-            else b"transfer-encoding: chunked\r\n\r\n"
-        if data:
-            tail += b"%x\r\n%s\r\n" % (len(data), data)
-        if last:
-            tail += b"0\r\n\r\n"
-        self._write(head + tail)
-
-    def _write_data(self, data: bytes, last: bool) -> None:
-        if self._head_only:
-            return
-        if self._http10:
-            self._write(data)
-        elif last:
-            self._write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
-        else:
-            self._write(b"%x\r\n%s\r\n" % (len(data), data))
-
-    def _end_cycle(self) -> None:
-        if self._must_close:
-            self._queue.clear()
-            self._stopped = True
-            self._close()
-            return
-        self.ready_for_next()
-        if self._in_message:
-            self.bytes_arrived()   # part of the next request is here: its deadline runs
-        if self.reading_paused and not self.writing_paused and not self._stopped \
-                and len(self._queue) <= MAX_QUEUED:
-            self._resume_reading()
-
-    def _can_start_reply(self) -> bool:
-        return self.stream is None
+        keep_alive = parser.should_keep_alive()
+        http10 = not keep_alive
+        if self._connection:
+            # A Connection header can make llhttp's keep-alive answer differ from the
+            # version's default (HTTP/1.1 keeps the connection, 1.0 closes it), so then the
+            # version is asked for, once per connection (it costs a string format).
+            self._connection = False
+            if keep_alive and not self._v11:
+                http10 = parser.get_http_version() == "1.0"
+                self._v11 = not http10
+        key, headers = self._key, self._headers
+        if key is not None:
+            self._key = None
+        if headers is not NO_HEADERS:
+            self._headers = NO_HEADERS
+        self.request(parser.get_method(), url, body, key, headers, not keep_alive or http10,
+                     http10)
 
     def _release(self) -> None:
-        self._queue.clear()
-        self._body = []
+        self._parts.clear()
+        self._url_parts.clear()
+        self._fields.clear()

@@ -1,8 +1,10 @@
 """One clock for every stream: a heap of due times and a single timer that wakes at the earliest.
 
 Step k of a stream is due at ``start + ttft + k * itl`` (absolute times, so lateness never adds
-up). Each wake-up sends, for every stream, everything that is due, joined into one write. There
-is no task and no timer per stream: one timer handle is re-armed for the earliest due instant.
+up). Each wake-up sends, for every stream, everything that is due, joined into one write
+straight to the connection's transport (steps are framed for the wire when they are planned).
+There is no task and no timer per stream: one timer handle is re-armed for the earliest due
+instant.
 
 uvloop's timers count whole milliseconds (``call_later`` rounds to the nearest one), so a wake-up
 sends every step due within ``EARLY`` of now instead of sleeping again for a fraction of a
@@ -22,13 +24,20 @@ from .reply import Plan
 EARLY = 0.0005
 
 
+class Writer(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+
 class Sink(Protocol):
-    """What the scheduler writes to: the protocol of one connection."""
+    """What the scheduler writes to: the protocol of one connection (and its transport)."""
 
     @property
     def writing_paused(self) -> bool: ...
 
-    def deliver(self, stream: Stream, data: bytes, last: bool) -> None: ...
+    @property
+    def transport(self) -> Writer | None: ...
+
+    def finished(self, stream: Stream) -> None: ...
 
 
 class Stream:
@@ -194,14 +203,18 @@ class Scheduler:
             stream.index = index
             stats.steps += index - first
             data = steps[first] if index == first + 1 else b"".join(steps[first:index])
+            transport = sink.transport
             if index == count:
                 stream.alive = False
                 stats.active -= 1
                 stats.finished += 1
-                sink.deliver(stream, data, True)
+                if transport is not None:
+                    transport.write(data)
+                sink.finished(stream)
             else:
                 heapq.heappush(heap, (due, self._seq(), stream))
-                sink.deliver(stream, data, False)
+                if transport is not None:
+                    transport.write(data)
         if not heap:
             return None
         due = heap[0][0]

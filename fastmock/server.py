@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 from .config import Config, ConfigError
 from .frames import CLOCK
-from .protocol import BaseProtocol, Connections
+from .protocol import BaseProtocol
 from .scheduler import Scheduler
-from .state import App
+from .state import App, Connections
 
 log = logging.getLogger("fastmock")
 
@@ -133,7 +133,7 @@ async def serve(config: Config, on_ready: Callable[[str], None] | None = None) -
     except RuntimeError as exc:
         print(f"fastmock: error: {exc}", file=sys.stderr)
         return 2
-    connections = Connections()
+    connections = app.connections
     raise_fd_limit(config.max_connections)
     _start_ticker(loop, connections)
     if config.stats_interval_s > 0:

@@ -14,16 +14,20 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, islice
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from . import content, tokens
 from .config import Config, Kind, Mode, ModelSpec
 from .errors import Invalid
+from .headers import HeaderTable
 from .keys import KeyRing
 from .reply import Plan
 from .scheduler import Stats
+
+if TYPE_CHECKING:
+    from .ready import Ready
 
 #: Jittered pauses are drawn at startup into a pool this long; each stream reads a slice of it
 #: from a random start, so planning a jittered stream costs a slice and a running sum.
@@ -94,15 +98,14 @@ class Profile:
         offsets = list(accumulate(self._pauses(len(steps)), initial=self.ttft))
         return Plan(steps, self.ttft, self.itl, offsets=offsets)
 
-    def delayed(self, body: bytes, steps: int) -> Plan | None:
-        """A whole reply held back as long as a stream of ``steps`` steps would take, if any."""
+    def delay(self, steps: int) -> float:
+        """How long a whole reply waits: as long as a stream of ``steps`` steps would take
+        (0 when the model does not delay non-streaming replies)."""
         if not self.delay_nonstream or not self.paced:
-            return None
+            return 0.0
         if self.gaps and steps > 1:
-            wait = self.ttft + sum(self._pauses(steps))
-        else:
-            wait = self.ttft + (steps - 1) * self.itl
-        return Plan([body], wait, 0.0, head_first=False) if wait > 0 else None
+            return self.ttft + sum(self._pauses(steps))
+        return self.ttft + (steps - 1) * self.itl
 
 
 def build_profile(config: Config, spec: ModelSpec) -> Profile:
@@ -132,14 +135,65 @@ def build_profile(config: Config, spec: ModelSpec) -> Profile:
     )
 
 
+class Connection(Protocol):
+    """What the deadline sweep needs of a connection (``protocol.BaseProtocol``)."""
+
+    waiting: str
+    deadline: float
+    served: int
+    swept: int
+
+    def expire(self) -> None: ...
+
+
+#: The state of a connection waiting for its next request (see ``protocol``).
+IDLE = "idle"
+
+
+class Connections:
+    """Every open connection of a server, so that shutdown, the deadline sweep and the
+    counters find them."""
+
+    __slots__ = ("open", "closed_requests", "keepalive")
+
+    def __init__(self, keepalive: float = 75.0) -> None:
+        self.open: set[Any] = set()
+        #: Requests answered on connections that are closed now (the open ones count their own).
+        self.closed_requests = 0
+        self.keepalive = keepalive
+
+    def requests(self) -> int:
+        return self.closed_requests + sum(p.served for p in self.open)
+
+    def sweep(self, now: float) -> None:
+        """Close connections past their deadline (called once a second, not a timer each).
+
+        A connection that answers request after request stays idle without touching the clock;
+        the sweep sees its count of requests move and starts its keep-alive deadline again
+        from now, so an idle deadline is never early and at most one sweep late.
+        """
+        keepalive = self.keepalive
+        expired: list[Connection] = []
+        for proto in self.open:
+            waiting = proto.waiting
+            if not waiting:
+                continue
+            if waiting is IDLE and proto.served != proto.swept:
+                proto.swept = proto.served
+                proto.deadline = now + keepalive
+            elif now > proto.deadline:
+                expired.append(proto)
+        for proto in expired:
+            proto.expire()
+
+
 class Counters:
     """Traffic counters the protocol bumps and GET /stats reads."""
 
-    __slots__ = ("requests", "connections_open", "connections_total", "protocol_errors",
-                 "rejected", "timeouts")
+    __slots__ = ("connections_open", "connections_total", "protocol_errors", "rejected",
+                 "timeouts")
 
     def __init__(self) -> None:
-        self.requests = 0
         self.connections_open = 0
         self.connections_total = 0
         self.protocol_errors = 0
@@ -155,17 +209,22 @@ MEMO_LIMIT = 1024
 class App:
     """Routes' view of the server: immutable config plus the current model registry."""
 
-    __slots__ = ("config", "profiles", "default_profiles", "models_body",
-                 "model_bodies", "counters", "pacing", "memo", "responses", "keys", "specs",
-                 "admin_loaded", "admin_unloaded", "on_change")
+    __slots__ = ("config", "connections", "profiles", "default_profiles", "models_body",
+                 "model_bodies", "counters", "pacing", "memo", "ready", "headers", "responses",
+                 "keys", "specs", "admin_loaded", "admin_unloaded", "on_change")
 
     def __init__(self, config: Config, pacing: Stats | None = None) -> None:
         self.config = config
         self.counters = Counters()
+        self.connections = Connections(config.keepalive_timeout_s)
         #: The scheduler's counters, read by GET /stats.
         self.pacing = pacing or Stats()
         #: (route, body) -> what the route prepared from it; see ``prepared``.
         self.memo: dict[tuple[str, bytes], Any] = {}
+        #: (method, target, body) -> the reply kept to answer that request again (``ready``).
+        self.ready: dict[tuple[bytes, bytes, bytes], Ready] = {}
+        #: Which request headers the parsers read.
+        self.headers = HeaderTable()
         self.profiles: dict[str, Profile] = {}
         #: What an unknown model name is served as, by the kind its route expects.
         self.default_profiles: dict[Kind, Profile] = {
@@ -173,7 +232,7 @@ class App:
             for kind in ("chat", "reasoning", "embedding", "rerank")}
         #: Stored Responses API objects, oldest first.
         self.responses: OrderedDict[bytes, bytes] = OrderedDict()
-        self.keys = KeyRing()
+        self.keys = KeyRing(admin=bool(config.admin_key))
         for key in config.api_keys:
             self.keys.add(key, "config", "config")
         self.specs: dict[str, ModelSpec] = {}
@@ -192,6 +251,7 @@ class App:
         self.specs = {s.id: s for s in specs}
         self.profiles = {s.id: build_profile(self.config, s) for s in specs}
         self.memo.clear()
+        self.ready.clear()
         objects = {s.id: {"id": s.id, "object": "model", "created": s.created,
                           "owned_by": s.owned_by} for s in specs}
         self.models_body = orjson.dumps({"object": "list", "data": list(objects.values())})
@@ -211,6 +271,7 @@ class App:
                 found = prepare(body, self)
             except Invalid as exc:
                 found = exc.reply
+                found.cacheable = True   # a pure function of the body, like the rest
             if len(body) <= MEMO_MAX_BODY and not getattr(found, "volatile", False):
                 if len(self.memo) >= MEMO_LIMIT:
                     self.memo.clear()

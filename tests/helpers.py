@@ -18,7 +18,7 @@ import h11
 import orjson
 
 from fastmock.config import Config
-from fastmock.protocol import BaseProtocol, Connections
+from fastmock.protocol import BaseProtocol
 from fastmock.protocol_h11 import H11Protocol
 from fastmock.scheduler import Scheduler
 from fastmock.state import App
@@ -88,7 +88,7 @@ class Rig:
     def __post_init__(self) -> None:
         self.scheduler = Scheduler(self.clock, None)
         self.app = App(self.config, self.scheduler.stats)
-        self.connections = Connections()
+        self.connections = self.app.connections
         self.transport = FakeTransport(self.peer)
         self.proto = self.handler(self.app, self.scheduler, self.connections)
         self.proto.connection_made(self.transport)  # type: ignore[arg-type]

@@ -97,7 +97,8 @@ def test_admin_models_load_unload() -> None:
     one = orjson.loads(call(app, "GET", "/v1/models/custom-gpt-4").body)
     assert one["owned_by"] == "my-org"
     reply = call(app, "POST", "/v1/chat/completions", dict(CHAT, model="custom-gpt-4"))
-    assert reply.plan is not None and b"custom reply" in reply.plan.steps[0]   # paced, its text
+    assert reply.steps is None and b"custom reply" in reply.body   # its text ...
+    assert reply.pace is not None and reply.pace.delay(reply.wait_steps) > 0   # ... paced
     emb = call(app, "POST", "/admin/models/load", {"model_id": "e", "model_type": "embedding",
                                                     "embedding_dimensions": 8})
     assert emb.status == 200

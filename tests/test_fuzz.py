@@ -104,7 +104,7 @@ def test_random_json_at_every_route(path: str, value: Any) -> None:
     assert 200 <= reply.status < 600 and reply.status != 500, reply.body
     if reply.status >= 400:
         assert set(orjson.loads(reply.body)["error"]) == {"message", "type", "param", "code"}
-    elif reply.plan is None:
+    elif reply.steps is None:
         orjson.loads(reply.body)
 
 

@@ -29,8 +29,8 @@ def chat(app: App, **fields: Any) -> Reply:
 
 
 def stream_chunks(reply: Reply) -> list[str]:
-    assert reply.plan is not None
-    text = b"".join(reply.plan.steps).decode()
+    assert reply.steps is not None
+    text = b"".join(reply.steps).decode()
     assert text.endswith("\n\n")
     return [block[len("data: "):] for block in text.split("\n\n")[:-1]]
 
@@ -48,7 +48,7 @@ def test_canonical_path() -> None:
 
 def test_chat_nonstream_validates_with_sdk_types(app: App) -> None:
     reply = chat(app)
-    assert reply.status == 200 and reply.plan is None
+    assert reply.status == 200 and reply.steps is None
     completion = ChatCompletion.model_validate_json(reply.body)
     text = Config().response_text
     assert completion.choices[0].message.content == text
@@ -113,8 +113,8 @@ def test_stream_shape(app: App) -> None:
     assert all(c.choices[0].finish_reason is None for c in chunks[:-1])
     assert all("usage" not in orjson.loads(e) for e in events[:-1])
     # one step per token; the role chunk travels with the first token
-    assert reply.plan is not None
-    assert len(reply.plan.steps) == tokens.count(Config().response_text)
+    assert reply.steps is not None
+    assert len(reply.steps) == tokens.count(Config().response_text)
 
 
 def test_stream_include_usage(app: App) -> None:
@@ -138,7 +138,7 @@ def test_stream_n_and_chunking() -> None:
         mine = [c.choices[0] for c in chunks if c.choices[0].index == index]
         assert "".join(ch.delta.content or "" for ch in mine) == "one two three four five six"
         assert mine[-1].finish_reason == "stop"
-    assert reply.plan is not None and len(reply.plan.steps) == 2   # 6 tokens in chunks of 4
+    assert reply.steps is not None and len(reply.steps) == 2   # 6 tokens in chunks of 4
 
 
 def test_echo_and_lorem_modes() -> None:
@@ -158,17 +158,22 @@ def test_per_model_settings_apply() -> None:
                                         "response_text": "a b c"})
     app = App(Config(models=(spec,)))
     reply = chat(app, model="slow", stream=True)
-    assert reply.plan is not None
-    assert (reply.plan.ttft, reply.plan.itl, len(reply.plan.steps)) == (0.1, 0.02, 3)
+    assert reply.steps is not None and reply.pace is not None
+    plan = reply.pace.plan(reply.steps)
+    assert (plan.ttft, plan.itl, len(plan.steps)) == (0.1, 0.02, 3)
     # Non-streaming waits as long as the stream would have taken ...
     delayed = chat(app, model="slow")
-    assert delayed.plan is not None and not delayed.plan.head_first
-    assert delayed.plan.duration == pytest.approx(0.1 + 2 * 0.02)
+    assert delayed.steps is None and delayed.pace is not None
+    assert delayed.pace.delay(delayed.wait_steps) == pytest.approx(0.1 + 2 * 0.02)
     # ... unless delay_nonstream is off.
     fast = App(Config(models=(ModelSpec("slow", overrides={"itl_ms": 20.0,
                                                            "delay_nonstream": False}),)))
-    assert chat(fast, model="slow").plan is None
-    assert chat(app, model="other").plan is None   # unknown names use the global settings
+
+    def wait(reply: Reply) -> float:
+        return reply.pace.delay(reply.wait_steps) if reply.pace is not None else 0.0
+
+    assert wait(chat(fast, model="slow")) == 0.0
+    assert wait(chat(app, model="other")) == 0.0   # unknown names use the global settings
 
 
 @pytest.mark.parametrize(("body", "status", "param", "code"), [

@@ -12,13 +12,21 @@ from helpers import FakeClock
 
 
 class Sink:
+    """A connection as the scheduler sees it: it writes to the transport, then says when a
+    stream is finished; ``got`` records (time, bytes written, whether it was the last)."""
+
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.writing_paused = False
         self.got: list[tuple[float, bytes, bool]] = []
+        self.transport = self
 
-    def deliver(self, stream: Stream, data: bytes, last: bool) -> None:
-        self.got.append((round(self.clock.now - 1000.0, 6), data, last))
+    def write(self, data: bytes) -> None:
+        self.got.append((round(self.clock.now - 1000.0, 6), data, False))
+
+    def finished(self, stream: Stream) -> None:
+        when, data, _ = self.got[-1]
+        self.got[-1] = (when, data, True)
 
 
 def steps(n: int) -> list[bytes]:
@@ -167,8 +175,7 @@ def test_jittered_plans_keep_absolute_offsets() -> None:
     gaps = [b - a for a, b in zip(plan.offsets, plan.offsets[1:], strict=False)]
     assert len(set(gaps)) > 10                      # it does vary
     assert profile.plan([b"x"] * 50).offsets != plan.offsets   # and differs per stream
-    delayed = profile.delayed(b"body", 50)
-    assert delayed is not None and 0.1 + 49 * 0.01 < delayed.duration < 0.1 + 49 * 0.03
+    assert 0.1 + 49 * 0.01 < profile.delay(50) < 0.1 + 49 * 0.03
 
 
 def test_lognormal_needs_a_mean() -> None:

@@ -44,8 +44,8 @@ def ok(reply: Reply) -> Any:
 
 
 def sse(reply: Reply) -> list[str]:
-    assert reply.plan is not None
-    text = b"".join(reply.plan.steps).decode()
+    assert reply.steps is not None
+    text = b"".join(reply.steps).decode()
     return [b.split("data: ", 1)[1] for b in text.split("\n\n") if b]
 
 
@@ -233,8 +233,8 @@ def test_response_store_is_bounded() -> None:
 def test_responses_stream_event_sequence(app: App) -> None:
     reply = call(app, "/v1/responses", {"model": "m", "input": [
         {"role": "user", "content": [{"type": "input_text", "text": "Hello"}]}], "stream": True})
-    assert reply.plan is not None
-    raw = b"".join(reply.plan.steps).decode()
+    assert reply.steps is not None
+    raw = b"".join(reply.steps).decode()
     assert "[DONE]" not in raw
     blocks = [b for b in raw.split("\n\n") if b]
     assert all(b.startswith("event: ") for b in blocks)
@@ -254,7 +254,7 @@ def test_responses_stream_event_sequence(app: App) -> None:
     final = events[-1].response
     assert final.output_text == text and final.usage.output_tokens == deltas
     # one paced step per delta: the opening events ride with the first, the closing with the last
-    assert len(reply.plan.steps) == deltas
+    assert len(reply.steps) == deltas
 
 
 def test_responses_incomplete_at_max_output_tokens(app: App) -> None:

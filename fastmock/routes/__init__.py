@@ -10,8 +10,7 @@ import logging
 from collections.abc import Callable
 from urllib.parse import unquote
 
-from ..frames import error_reply
-from ..keys import presented_key
+from ..frames import IDS, error_reply
 from ..reply import Reply
 from ..state import App
 from . import admin, chat, completions, embeddings, health, models, rerank, responses, stats
@@ -68,6 +67,12 @@ def canonical_path(target: bytes) -> str:
 #: Answered without an API key even when keys exist: liveness probes and counters.
 OPEN_PATHS = frozenset({"/health", "/healthz", "/stats"})
 
+
+def open_path(target: bytes) -> bool:
+    """Whether ``target`` is answered without an API key even when keys exist."""
+    return canonical_path(target) in OPEN_PATHS
+
+
 UNAUTHORIZED = error_reply(
     401, "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>', 'api-key' or "
     "'x-api-key'.", "invalid_request_error", None, "invalid_api_key",
@@ -75,15 +80,26 @@ UNAUTHORIZED = error_reply(
 
 
 def route(req: Request, app: App) -> Reply:
-    """Answer one complete request. Never raises: every failure becomes an error reply."""
+    """Answer one complete request with a fresh id, and run what the reply does once sent
+    (for direct callers and tests; the protocol calls :func:`dispatch`). Never raises."""
+    if req.ident is None:
+        req.ident = IDS.new()
+    reply = dispatch(req, app)
+    if reply.after is not None:
+        reply.after(req.ident)
+    return reply
+
+
+def dispatch(req: Request, app: App) -> Reply:
+    """The reply to one complete request, with ``req.ident`` where the id goes. Never raises:
+    every failure becomes an error reply. Only an endpoint's reply may be ``cacheable``."""
     method = b"GET" if req.method == b"HEAD" else req.method
     path = canonical_path(req.target)
     if path.startswith("/admin/"):
         denied = admin.authorize(req, app)
         if denied is not None:
             return denied
-    elif app.keys.active and path not in OPEN_PATHS \
-            and not app.keys.check(presented_key(req.headers)):
+    elif app.keys.active and path not in OPEN_PATHS and not app.keys.check_headers(req.headers):
         return UNAUTHORIZED
     try:
         table = ROUTES.get(path)
@@ -105,12 +121,16 @@ def route(req: Request, app: App) -> Reply:
             "latin-1"))
         return error_reply(500, "The server had an error while processing your request.",
                            "server_error")
-    return error_reply(404, f"Invalid URL ({req.method.decode('latin-1')} "
-                            f"{req.target.decode('latin-1')})")
+    reply = error_reply(404, f"Invalid URL ({req.method.decode('latin-1')} "
+                             f"{req.target.decode('latin-1')})")
+    reply.cacheable = True
+    return reply
 
 
 def _wrong_method(req: Request, table: dict[bytes, Handler] | dict[bytes, ItemHandler]) -> Reply:
     allow = b", ".join(sorted(table))
-    return error_reply(405, f"Invalid method for URL ({req.method.decode('latin-1')} "
-                            f"{req.target.decode('latin-1')}). Allowed: {allow.decode()}.",
-                       extra=((b"allow", allow),))
+    reply = error_reply(405, f"Invalid method for URL ({req.method.decode('latin-1')} "
+                             f"{req.target.decode('latin-1')}). Allowed: {allow.decode()}.",
+                        extra=((b"allow", allow),))
+    reply.cacheable = True
+    return reply

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from .. import content, say, tokens
-from ..frames import CLOCK, ID_STANDIN, ID_STANDIN_JSON, IDS, JSON_HEADERS, SSE_HEADERS
+from ..frames import CLOCK, ID_STANDIN, ID_STANDIN_JSON, JSON_HEADERS, SSE_HEADERS
 from ..reply import Reply
 from ..say import Said
 from ..state import App, Profile
@@ -216,9 +216,8 @@ def sse_steps(head: bytes, step_tails: list[list[bytes]], usage: bytes | None) -
     return steps
 
 
-def render(app: App, p: Prepared) -> Reply:
-    """The reply for one request: a fresh id and ``created`` spliced into prepared bytes."""
-    ident = IDS.new()
+def render(app: App, p: Prepared, ident: bytes) -> Reply:
+    """The reply for one request: its id and ``created`` spliced into prepared bytes."""
     pieces = p.pieces
     if p.stream:
         head = (b'data: {"id":"chatcmpl-%s","object":"chat.completion.chunk","created":%s,'
@@ -227,16 +226,14 @@ def render(app: App, p: Prepared) -> Reply:
         steps = sse_steps(head, pieces.step_tails, p.usage if p.include_usage else None)
         if pieces.has_call:
             steps = [s.replace(ID_STANDIN_JSON, ident) for s in steps]
-        return Reply(200, SSE_HEADERS, plan=p.profile.plan(steps))
+        return Reply(200, SSE_HEADERS, steps=steps, pace=p.profile, cacheable=not p.volatile)
     choices = pieces.choices.replace(ID_STANDIN_JSON, ident) if pieces.has_call \
         else pieces.choices
     out = (b'{"id":"chatcmpl-%s","object":"chat.completion","created":%s,"model":%s,'
            b'"choices":%s,"usage":%s,"service_tier":"default",%s}'
            % (ident, CLOCK.unix_bytes, p.model_json, choices, p.usage, FINGERPRINT))
-    if p.profile.paced:
-        return Reply(200, JSON_HEADERS, out,
-                     plan=p.profile.delayed(out, len(pieces.step_tails)))
-    return Reply(200, JSON_HEADERS, out)
+    return Reply(200, JSON_HEADERS, out, pace=p.profile, wait_steps=len(pieces.step_tails),
+                 cacheable=not p.volatile)
 
 
 handle = prepared_route("chat", prepare, render)

@@ -10,6 +10,7 @@ import orjson
 
 from .. import tokens
 from ..errors import Invalid, invalid
+from ..frames import IDS
 from ..reply import Header, Reply
 
 if TYPE_CHECKING:
@@ -30,6 +31,9 @@ class Request:
     body: bytes = b""
     #: The client connected from a loopback address (the admin API trusts those by default).
     loopback: bool = True
+    #: The id to write into the reply: ``frames.ID_MARK`` from the protocol (which splices the
+    #: real one in), or None for a fresh id (direct callers, tests).
+    ident: bytes | None = None
 
 
 def json_object(body: bytes) -> dict[str, Any]:
@@ -151,15 +155,16 @@ def want_model(body: dict[str, Any], app: App, route: str) -> tuple[str, Profile
 
 
 def prepared_route(name: str, prepare: Callable[[bytes, App], Any],
-                   render: Callable[[App, Any], Reply]) -> Callable[[Request, App], Reply]:
+                   render: Callable[[App, Any, bytes], Reply]) -> Callable[[Request, App], Reply]:
     """An endpoint split in two: ``prepare`` (memoized per body, see ``App.prepared``) and
-    ``render`` (per request: ids, time, pacing). A memoized error reply is sent as it is."""
+    ``render`` (the id and the clock spliced into prepared bytes). A memoized error reply is
+    sent as it is."""
 
     def handle(req: Request, app: App) -> Reply:
         prepared = app.prepared(name, req.body, prepare)
         if type(prepared) is Reply:
             return prepared
-        return render(app, prepared)
+        return render(app, prepared, req.ident or IDS.new())
 
     handle.__name__ = f"{name}_handle"
     return handle

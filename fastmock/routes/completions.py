@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import orjson
 
 from .. import say
-from ..frames import CLOCK, IDS, JSON_HEADERS, SSE_HEADERS
+from ..frames import CLOCK, JSON_HEADERS, SSE_HEADERS
 from ..reply import Reply
 from ..state import App, Profile
 from .chat import CACHE_LIMIT, FINGERPRINT, MAX_N, MAX_TOKENS, sse_steps, usage_bytes
@@ -106,19 +106,17 @@ def prepare(raw: bytes, app: App) -> Prepared:
                     include_usage)
 
 
-def render(app: App, p: Prepared) -> Reply:
-    ident = IDS.new()
+def render(app: App, p: Prepared, ident: bytes) -> Reply:
     if p.stream:
         head = (b'data: {"id":"cmpl-%s","object":"text_completion","created":%s,"model":%s,'
                 b'%s,"choices":[' % (ident, CLOCK.unix_bytes, p.model_json, FINGERPRINT))
         steps = sse_steps(head, p.step_tails, p.usage if p.include_usage else None)
-        return Reply(200, SSE_HEADERS, plan=p.profile.plan(steps))
+        return Reply(200, SSE_HEADERS, steps=steps, pace=p.profile, cacheable=True)
     out = (b'{"id":"cmpl-%s","object":"text_completion","created":%s,"model":%s,"choices":%s,'
            b'"usage":%s,%s}' % (ident, CLOCK.unix_bytes, p.model_json, p.choices, p.usage,
                                 FINGERPRINT))
-    if p.profile.paced:
-        return Reply(200, JSON_HEADERS, out, plan=p.profile.delayed(out, len(p.step_tails)))
-    return Reply(200, JSON_HEADERS, out)
+    return Reply(200, JSON_HEADERS, out, pace=p.profile, wait_steps=len(p.step_tails),
+                 cacheable=True)
 
 
 handle = prepared_route("completions", prepare, render)

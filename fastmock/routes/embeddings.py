@@ -85,8 +85,8 @@ def prepare(raw: bytes, app: App) -> Prepared:
     return Prepared(out)
 
 
-def render(app: App, p: Prepared) -> Reply:
-    return Reply(200, JSON_HEADERS, p.body)
+def render(app: App, p: Prepared, ident: bytes) -> Reply:
+    return Reply(200, JSON_HEADERS, p.body, cacheable=True)
 
 
 handle = prepared_route("embeddings", prepare, render)

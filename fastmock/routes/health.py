@@ -7,7 +7,7 @@ from ..reply import Reply
 from ..state import App
 from .common import Request
 
-_OK = Reply(200, JSON_HEADERS, b'{"status":"ok"}')
+_OK = Reply(200, JSON_HEADERS, b'{"status":"ok"}', cacheable=True)
 
 
 def health(req: Request, app: App) -> Reply:

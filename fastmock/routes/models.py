@@ -9,7 +9,7 @@ from .common import Request, invalid
 
 
 def list_models(req: Request, app: App) -> Reply:
-    return Reply(200, JSON_HEADERS, app.models_body)
+    return Reply(200, JSON_HEADERS, app.models_body, cacheable=True)
 
 
 def retrieve(req: Request, app: App, model_id: str) -> Reply:
@@ -17,4 +17,4 @@ def retrieve(req: Request, app: App, model_id: str) -> Reply:
     if body is None:
         raise invalid(f"The model '{model_id}' does not exist", "model", "model_not_found",
                       status=404)
-    return Reply(200, JSON_HEADERS, body)
+    return Reply(200, JSON_HEADERS, body, cacheable=True)

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from .. import tokens
-from ..frames import IDS, JSON_HEADERS
+from ..frames import JSON_HEADERS
 from ..reply import Reply
 from ..state import App
 from .common import (
@@ -84,8 +84,9 @@ def prepare(raw: bytes, app: App) -> bytes:
                          "meta": {"billed_units": {"search_units": 1}}})
 
 
-def render(app: App, body: bytes) -> Reply:
-    return Reply(200, JSON_HEADERS, body.replace(b'"\\u0000"', b'"rerank-%s"' % IDS.new(), 1))
+def render(app: App, body: bytes, ident: bytes) -> Reply:
+    return Reply(200, JSON_HEADERS, body.replace(b'"\\u0000"', b'"rerank-%s"' % ident, 1),
+                 cacheable=True)
 
 
 handle = prepared_route("rerank", prepare, render)

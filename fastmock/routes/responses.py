@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from .. import content, say, tokens
-from ..frames import CLOCK, ID_STANDIN, ID_STANDIN_JSON, IDS, JSON_HEADERS, SSE_HEADERS
+from ..frames import CLOCK, ID_MARK, ID_STANDIN, ID_STANDIN_JSON, JSON_HEADERS, SSE_HEADERS
 from ..reply import Reply
 from ..state import App, Profile
 from .chat import CACHE_LIMIT
@@ -246,24 +246,27 @@ def prepare(raw: bytes, app: App) -> Prepared:
     return Prepared(profile, orjson.dumps(final), steps, stream, store, previous, said.volatile)
 
 
-def render(app: App, p: Prepared) -> Reply:
+def render(app: App, p: Prepared, ident: bytes) -> Reply:
     if p.previous is not None and p.previous.encode() not in app.responses:
         return invalid(f"Previous response with id '{p.previous}' not found.",
                        "previous_response_id", "previous_response_not_found", status=404).reply
-    ident = IDS.new()
     created = CLOCK.unix_bytes
 
     def fill(data: bytes) -> bytes:
         return data.replace(_ID_B, ident).replace(_TIME_B, created)
 
     body = fill(p.body)
+    after = None
     if p.store:
-        app.store_response(b"resp_" + ident, body)
+        def after(real: bytes) -> None:
+            app.store_response(b"resp_" + real, body.replace(ID_MARK, real))
+    # A reply that follows a stored response depends on the store: it is never replayed.
+    cacheable = not p.volatile and p.previous is None
     if p.stream:
-        return Reply(200, SSE_HEADERS, plan=p.profile.plan([fill(s) for s in p.steps]))
-    if p.profile.paced:
-        return Reply(200, JSON_HEADERS, body, plan=p.profile.delayed(body, len(p.steps)))
-    return Reply(200, JSON_HEADERS, body)
+        return Reply(200, SSE_HEADERS, steps=[fill(s) for s in p.steps], pace=p.profile,
+                     after=after, cacheable=cacheable)
+    return Reply(200, JSON_HEADERS, body, pace=p.profile, wait_steps=len(p.steps), after=after,
+                 cacheable=cacheable)
 
 
 handle = prepared_route("responses", prepare, render)

@@ -11,7 +11,7 @@ from .common import Request
 def stats(req: Request, app: App) -> Reply:
     c = app.counters
     return json_reply(200, {
-        "requests": c.requests,
+        "requests": app.connections.requests(),
         "connections": {"open": c.connections_open, "total": c.connections_total,
                         "rejected_over_limit": c.rejected},
         "protocol_errors": c.protocol_errors,

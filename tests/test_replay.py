@@ -1,0 +1,128 @@
+"""Kept replies: a request seen before is answered from its framed parts, and nothing a client
+sees differs from a reply routed afresh (apart from the id), on both HTTP handlers."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+import pytest
+from openai.types.chat import ChatCompletion
+
+from fastmock.config import Config
+from fastmock.frames import CLOCK
+from fastmock.routes import route
+from fastmock.routes.common import Request
+from helpers import FakeTransport, Make, parse_responses, request_bytes, sse_events
+
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+KEY = "sk-replay-key-1"
+ID = re.compile(rb"[0-9a-f]{16}")
+
+
+def post(body: object = CHAT, headers: list[tuple[str, str]] | None = None) -> bytes:
+    return request_bytes("POST", "/v1/chat/completions", body, headers)
+
+
+def without_ids(data: bytes) -> bytes:
+    return ID.sub(b"<id>", data)
+
+
+def test_second_request_is_replayed_with_the_same_bytes_and_a_new_id(make: Make) -> None:
+    rig = make()
+    first = rig.feed(post())
+    assert len(rig.app.ready) == 1                      # kept after the first answer
+    second = rig.feed(post())
+    assert first != second and without_ids(first) == without_ids(second)
+    a, b = (ChatCompletion.model_validate_json(parse_responses(x)[0].body)
+            for x in (first, second))
+    assert a.id != b.id and a.choices[0].message == b.choices[0].message
+    # The same bytes as the router gives a direct caller (whose reply has no HTTP framing).
+    direct = route(Request(b"POST", b"/v1/chat/completions", [], orjson.dumps(CHAT)), rig.app)
+    assert without_ids(parse_responses(second)[0].body) == without_ids(direct.body)
+
+
+def test_zero_delay_stream_is_replayed_whole(make: Make) -> None:
+    rig = make()
+    body = dict(CHAT, stream=True)
+    first, second = rig.feed(post(body)), rig.feed(post(body))
+    assert without_ids(first) == without_ids(second)
+    events = sse_events(parse_responses(second)[0].body)
+    assert events[-1] == "[DONE]" and len({orjson.loads(e)["id"] for e in events[:-1]}) == 1
+
+
+def test_ids_stay_unique_across_many_replays(make: Make) -> None:
+    rig = make()
+    ids = {ChatCompletion.model_validate_json(parse_responses(rig.feed(post()))[0].body).id
+           for _ in range(5000)}   # more than one batch of ids
+    assert len(ids) == 5000
+
+
+def test_a_new_second_rebuilds_date_and_created(make: Make) -> None:
+    rig = make()
+    rig.feed(post())
+    saved = (CLOCK.date, CLOCK.unix, CLOCK.unix_bytes)
+    try:
+        CLOCK.tick(CLOCK.unix + 3600.0)
+        (resp,) = parse_responses(rig.feed(post()))
+        assert resp.headers[b"date"] == CLOCK.date
+        assert orjson.loads(resp.body)["created"] == CLOCK.unix
+    finally:
+        CLOCK.date, CLOCK.unix, CLOCK.unix_bytes = saved
+
+
+def test_models_changing_drops_kept_replies(make: Make) -> None:
+    rig = make()
+    rig.feed(post())
+    load = request_bytes("POST", "/admin/models/load",
+                         {"model_id": "gpt-4o-mini", "response_text": "changed"})
+    assert parse_responses(rig.feed(load))[0].status == 200
+    (resp,) = parse_responses(rig.feed(post()))
+    assert orjson.loads(resp.body)["choices"][0]["message"]["content"] == "changed"
+
+
+def test_request_variants_are_not_served_a_kept_keep_alive_reply(make: Make) -> None:
+    rig = make()
+    rig.feed(post())
+    out = rig.feed(post(headers=[("connection", "close")]))
+    assert parse_responses(out)[0].headers[b"connection"] == b"close" and rig.transport.closed
+
+
+@pytest.mark.parametrize("name", ["Authorization", "authorization", "AUTHORIZATION", "Api-Key",
+                                  "x-api-key", "X-API-KEY"])
+def test_keys_in_any_spelling_and_never_a_wrong_one(make: Make, name: str) -> None:
+    rig = make(Config(api_keys=(KEY,)))
+    value = f"Bearer {KEY}" if name.lower() == "authorization" else KEY
+    for _ in range(3):   # the first is routed, the next ones are replayed
+        assert parse_responses(rig.feed(post(headers=[(name, value)])))[0].status == 200
+    wrong = value.replace(KEY, KEY + "x")
+    for headers in ([(name, wrong)], [], [("x-other", value)]):
+        (resp,) = parse_responses(rig.feed(post(headers=headers)))
+        assert resp.status == 401, headers
+    assert not rig.transport.closed
+    # A second connection, whose client spells the header as the server has seen before.
+    other = FakeTransport()
+    second = rig.handler(rig.app, rig.scheduler, rig.connections)
+    second.connection_made(other)  # type: ignore[arg-type]
+    for _ in range(2):
+        second.data_received(post(headers=[(name, value)]))
+        assert parse_responses(other.take())[0].status == 200
+
+
+def test_a_deleted_key_is_not_replayed(make: Make) -> None:
+    rig = make(Config(api_keys=(KEY,)))
+    auth = [("Authorization", f"Bearer {KEY}")]
+    assert parse_responses(rig.feed(post(headers=auth)))[0].status == 200
+    gone = request_bytes("DELETE", f"/admin/auth/keys/{KEY}")
+    assert parse_responses(rig.feed(gone))[0].status == 200
+    rig.app.keys.add("sk-another-key-2", "other", "config")   # keys still required
+    assert parse_responses(rig.feed(post(headers=auth)))[0].status == 401
+
+
+def test_the_admin_key_is_read_without_api_keys(make: Make) -> None:
+    rig = make(Config(admin_key="admin-secret-1"), peer=("10.0.0.9", 5000))
+    listing = request_bytes("GET", "/admin/auth/keys",
+                            headers=[("Authorization", "Bearer admin-secret-1")])
+    assert parse_responses(rig.feed(listing), method=b"GET")[0].status == 200
+    bare = request_bytes("GET", "/admin/auth/keys")
+    assert parse_responses(rig.feed(bare), method=b"GET")[0].status == 401
