@@ -205,8 +205,11 @@ class BaseProtocol(asyncio.Protocol):
         if not (close or headers):
             # The replay path: the same request as before, on a keep-alive connection.
             ready = app.ready.get((method, target, body))
-            if ready is not None and (ready.open or not app.keys.active
-                                      or (key is not None and key[1] in app.keys.accepted)):
+            if ready is None:
+                if app.shapes.table and self._reshape(method, target, body, key):
+                    return
+            elif (ready.open or not app.keys.active
+                  or (key is not None and key[1] in app.keys.accepted)):
                 if ready.date is not CLOCK.date and not ready.refresh(dispatch(ready.req, app)):
                     del app.ready[(method, target, body)]
                 else:
@@ -223,6 +226,35 @@ class BaseProtocol(asyncio.Protocol):
                         self._start(ready)
                     return
         self._answer(method, target, body, key, headers, close, http10)
+
+    def _reshape(self, method: bytes, target: bytes, body: bytes, key: Header | None) -> bool:
+        """A request that is a seen one but for its last message's text (``ready.Shapes``):
+        answered from the kept reply with its usage counted again. False: not one."""
+        app = self.app
+        found = app.shapes.find(method, target, body)
+        if found is None:
+            return False
+        shape, text = found
+        if app.keys.active and (key is None or key[1] not in app.keys.accepted):
+            return False
+        ready = shape.ready
+        if shape.date is not CLOCK.date:
+            if ready.date is not CLOCK.date and not ready.refresh(dispatch(ready.req, app)):
+                return False
+            shape.cut()
+        self.served += 1
+        if not shape.prompt.usage:   # a stream that does not show the usage: its bytes as kept
+            if ready.kind is NOW:
+                self.transport.write(IDS.new().join(ready.now))  # type: ignore[union-attr]
+            else:
+                self._start(ready)
+            return True
+        try:
+            ident = take_id()
+        except IndexError:
+            ident = IDS.refill()
+        self.transport.write(shape.wire(ident, text))  # type: ignore[union-attr]
+        return True
 
     def request_error(self, status: int, detail: str) -> None:
         """A request that cannot be read: answered in its turn, then the connection closes."""
@@ -251,6 +283,8 @@ class BaseProtocol(asyncio.Protocol):
             if len(app.ready) >= READY_LIMIT:
                 app.ready.clear()
             app.ready[(method, target, body)] = ready
+            if reply.prompt is not None:
+                app.shapes.learn(method, target, body, ready, reply.prompt)
         if ready.kind is NOW:
             ident = IDS.new()
             self.transport.write(ident.join(ready.now))  # type: ignore[union-attr]

@@ -14,10 +14,14 @@ answer, are kept; every other reply is framed the same way but used once.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
+import orjson
+
+from . import tokens
 from .frames import CLOCK, ID_MARK, stream_head, stream_steps, whole_response
-from .reply import Pace, Reply
+from .reply import Pace, Prompt, Reply
 
 if TYPE_CHECKING:
     from .routes.common import Request
@@ -79,3 +83,147 @@ class Ready:
             return False
         self.frame(reply)
         return True
+
+
+# -- requests that differ only in their last message's text ---------------------------------
+
+#: How a chat body names a message's text (``"content":"`` compact, ``"content": "`` as
+#: json.dumps spaces it).
+CONTENT = b'"content":'
+#: What a text must not hold to be taken as it is: escapes and control bytes (which JSON
+#: forbids in a string) send the request the long way.
+_RAW_TEXT_ONLY = re.compile(rb'[\x00-\x1f\\]')
+_PROBE = "fastmock shape probe 0x5eed"
+_USAGE = b'"usage":{"prompt_tokens":'
+SHAPES_LIMIT = 256
+
+
+def text_span(body: bytes) -> tuple[int, int] | None:
+    """Where the value of the last ``"content"`` key sits in a JSON body, between its quotes."""
+    i = body.rfind(CONTENT)
+    if i < 0:
+        return None
+    start = i + len(CONTENT)
+    if body.startswith(b'"', start):
+        end = body.find(b'"', start + 1)
+    elif body.startswith(b' "', start):
+        start += 1
+        end = body.find(b'"', start + 1)
+    else:
+        return None
+    return (start + 1, end) if end > 0 else None
+
+
+class Shape:
+    """The reply to every request that is a seen one but for its last message's text:
+    the kept reply's bytes, cut where the id and the two prompt-dependent usage numbers go
+    (``prompt_tokens`` and ``total_tokens``), or as they are when they carry no usage."""
+
+    __slots__ = ("ready", "prompt", "date", "head", "before", "middle", "after")
+
+    def __init__(self, ready: Ready, prompt: Prompt) -> None:
+        self.ready = ready
+        self.prompt = prompt
+        self.cut()
+
+    def cut(self) -> None:
+        """Cut the kept reply (again, after a new second) at the usage numbers."""
+        ready = self.ready
+        self.date = ready.date
+        if not self.prompt.usage:
+            return
+        wire = ID_MARK.join(ready.now)
+        head_end = wire.index(b"\r\n\r\n") + 4
+        body = wire[head_end:]
+        prompt = self.prompt
+        total = prompt.others + tokens.count_cached(prompt.text)
+        anchor = _USAGE + b'%d,"completion_tokens":%d,"total_tokens":%d' % (
+            total, prompt.completion, total + prompt.completion)
+        at = body.rindex(anchor) + len(_USAGE)
+        self.head = parts(wire[:wire.rindex(b"content-length: ", 0, head_end)])
+        self.before = parts(body[:at])
+        self.middle = b',"completion_tokens":%d,"total_tokens":' % prompt.completion
+        self.after = parts(body[at + len(anchor) - len(_USAGE):])
+
+    def wire(self, ident: bytes, text: str) -> bytes:
+        """The reply for the last message's ``text``, with ``ident`` as its id."""
+        prompt = self.prompt
+        tokens_in = prompt.others + tokens.count_by_head(text)   # a new text each time
+        body = b"%s%d%s%d%s" % (ident.join(self.before), tokens_in, self.middle,
+                                tokens_in + prompt.completion, ident.join(self.after))
+        return b"%scontent-length: %d\r\n\r\n%s" % (ident.join(self.head), len(body), body)
+
+
+class Shapes:
+    """Kept replies for requests that differ from a seen one only in the last message's text,
+    keyed by (method, target, the body before that text, the body after it).
+
+    A shape is learned from a reply marked ``prompt`` (the route found it depends on that text
+    only through its token count), after checking with a parse that the cut is exactly the
+    last message's text. A request that matches one costs a search for the last ``"content"``
+    and a token count of its text: no JSON is parsed, as the rest of its bytes are those of a
+    body that was.
+    """
+
+    __slots__ = ("table", "_seen")
+
+    def __init__(self) -> None:
+        self.table: dict[tuple[bytes, bytes, bytes, bytes], Shape] = {}
+        #: Shapes seen once: one is learned when seen again (so that bodies that vary
+        #: elsewhere never pay for the check).
+        self._seen: set[tuple[bytes, bytes, bytes, bytes]] = set()
+
+    def clear(self) -> None:
+        self.table.clear()
+        self._seen.clear()
+
+    def learn(self, method: bytes, target: bytes, body: bytes, ready: Ready,
+              prompt: Prompt) -> None:
+        if ready.kind is DELAYED or (prompt.usage and ready.kind is not NOW):
+            return
+        span = text_span(body)
+        if span is None:
+            return
+        start, end = span
+        key = (method, target, body[:start], body[end:])
+        if key in self.table:
+            return
+        if key not in self._seen:
+            if len(self._seen) >= SHAPES_LIMIT:
+                self._seen.clear()
+            self._seen.add(key)
+            return
+        text = body[start:end]
+        if _RAW_TEXT_ONLY.search(text) or text.decode(errors="replace") != prompt.text:
+            return
+        try:   # the cut must be the last message's text, and nothing else
+            probe = orjson.loads(body[:start] + _PROBE.encode() + body[end:])
+            original = orjson.loads(body)
+            messages = probe["messages"]
+            if messages[-1]["content"] != _PROBE:
+                return
+            messages[-1]["content"] = prompt.text
+            if probe != original:
+                return
+        except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
+            return
+        if len(self.table) >= SHAPES_LIMIT:
+            self.table.clear()
+        self.table[key] = Shape(ready, prompt)
+
+    def find(self, method: bytes, target: bytes, body: bytes) -> tuple[Shape, str] | None:
+        """The shape of this request and its last message's text, if one is kept."""
+        span = text_span(body)
+        if span is None:
+            return None
+        start, end = span
+        shape = self.table.get((method, target, body[:start], body[end:]))
+        if shape is None:
+            return None
+        raw = body[start:end]
+        if _RAW_TEXT_ONLY.search(raw):
+            return None
+        try:
+            return shape, raw.decode()
+        except UnicodeDecodeError:
+            return None

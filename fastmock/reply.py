@@ -20,6 +20,18 @@ class Pace(Protocol):
     def delay(self, steps: int) -> float: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """A reply that depends on the text of the request's last message only through its token
+    count: the same reply (its usage apart) answers that request with any other text there.
+    Load tests vary exactly that text (see ``ready.Shapes``)."""
+
+    text: str            #: the last message's text
+    others: int          #: prompt tokens besides it
+    completion: int      #: completion tokens (``total_tokens`` is prompt + completion)
+    usage: bool          #: the reply's bytes carry the usage numbers (a stream may not)
+
+
 @dataclass(slots=True, repr=False, eq=False)
 class Reply:
     """A response: status, precomputed headers, and a whole body or the steps of a stream.
@@ -44,6 +56,8 @@ class Reply:
     #: The same request always gets these bytes (but for the id and the clock), so they may be
     #: kept and replayed; false for replies that vary (random choices) or have side effects.
     cacheable: bool = False
+    #: Set when the reply would be the same for another text of the last message.
+    prompt: Prompt | None = None
 
 
 @dataclass(slots=True, repr=False, eq=False)

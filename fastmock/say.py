@@ -67,6 +67,26 @@ class Ask:
     response_format: dict[str, Any] | None = None  # {"type": ..., "schema": ...}
 
 
+#: What a request with no options asks for (it says nothing but its messages), as a last
+#: message that is not / is a tool's result. Shared: ``decide`` never changes an Ask.
+PLAIN = (Ask(), Ask(followup=True))
+
+
+def read_options(body: dict[str, Any], ask: Ask) -> None:
+    """The options of a text route's body that change what is said (each looked at only when
+    present): ``seed``, ``stop``, ``tools``, ``tool_choice``, ``response_format``."""
+    if "seed" in body:
+        ask.seed = want_seed(body)
+    if "stop" in body:
+        ask.stop = stop_list(body["stop"])
+    if "tools" in body:
+        ask.tools = function_tools(body["tools"])
+    if "tool_choice" in body:
+        ask.tool_choice = tool_choice(body["tool_choice"])
+    if "response_format" in body:
+        ask.response_format = response_format(body["response_format"])
+
+
 def stop_list(value: Any, param: str = "stop") -> tuple[str, ...]:
     if value is None:
         return ()
@@ -119,8 +139,18 @@ def decide(profile: Profile, ask: Ask, style: ReasoningStyle | None = None) -> S
     """Decide the reply: reasoning tokens first (reasoning models), then a tool call or text.
 
     ``style`` overrides the model's reasoning style (the Responses API always wants the
-    reasoning apart, as its own output item).
+    reasoning apart, as its own output item). A decision that does not depend on the prompt
+    (no tools, no response format, not an echo) is kept on the model's profile.
     """
+    if ask.tools or ask.response_format is not None or profile.mode == "echo":
+        return _decide(profile, ask, style)
+    key = ("said", style, ask.limit, ask.stop, ask.followup,
+           ask.seed if profile.mode == "lorem" else None)
+    found: Said | None = profile.cache.get(key)
+    return found if found is not None else profile.keep(key, _decide(profile, ask, style))
+
+
+def _decide(profile: Profile, ask: Ask, style: ReasoningStyle | None) -> Said:
     style = style or profile.reasoning_style
     reasoning = tuple(profile.reasoning_tokens) if profile.kind == "reasoning" else ()
     tool, volatile = _choose_tool(ask, profile)

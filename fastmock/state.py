@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, islice
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -23,11 +23,14 @@ from .config import Config, Kind, Mode, ModelSpec
 from .errors import Invalid
 from .headers import HeaderTable
 from .keys import KeyRing
+from .ready import Ready, Shapes
 from .reply import Plan
 from .scheduler import Stats
 
-if TYPE_CHECKING:
-    from .ready import Ready
+#: Entries a profile's cache keeps (reply shapes, decisions, model names).
+PROFILE_CACHE_LIMIT = 512
+
+T = TypeVar("T")
 
 #: Jittered pauses are drawn at startup into a pool this long; each stream reads a slice of it
 #: from a random start, so planning a jittered stream costs a slice and a running sum.
@@ -71,7 +74,7 @@ class Profile:
     embedding_dimensions: int = 1536
     #: Jittered pauses (empty without jitter), shared between models (see gap_pool).
     gaps: Sequence[float] = ()
-    #: Route modules keep their precomputed bytes here, keyed as they need (bounded by them).
+    #: Route modules keep their precomputed bytes here, keyed as they need (see ``keep``).
     cache: dict[Any, Any] = field(default_factory=dict)
     #: Whether replies of this model wait at all (set once, read per request).
     paced: bool = field(init=False)
@@ -97,6 +100,19 @@ class Profile:
             return Plan(steps, self.ttft, self.itl)
         offsets = list(accumulate(self._pauses(len(steps)), initial=self.ttft))
         return Plan(steps, self.ttft, self.itl, offsets=offsets)
+
+    def keep(self, key: Any, value: T) -> T:
+        """Keep ``value`` in ``cache`` under ``key`` (emptied when full: a load test uses a
+        handful of reply shapes, and relearning them costs one build each)."""
+        if len(self.cache) >= PROFILE_CACHE_LIMIT:
+            self.cache.clear()
+        self.cache[key] = value
+        return value
+
+    def json_name(self, model: str) -> bytes:
+        """``model`` as a JSON string (the name asked for, which replies echo)."""
+        found: bytes | None = self.cache.get(model)
+        return found if found is not None else self.keep(model, orjson.dumps(model))
 
     def delay(self, steps: int) -> float:
         """How long a whole reply waits: as long as a stream of ``steps`` steps would take
@@ -210,8 +226,8 @@ class App:
     """Routes' view of the server: immutable config plus the current model registry."""
 
     __slots__ = ("config", "connections", "profiles", "default_profiles", "models_body",
-                 "model_bodies", "counters", "pacing", "memo", "ready", "headers", "responses",
-                 "keys", "specs", "admin_loaded", "admin_unloaded", "on_change")
+                 "model_bodies", "counters", "pacing", "memo", "ready", "shapes", "headers",
+                 "responses", "keys", "specs", "admin_loaded", "admin_unloaded", "on_change")
 
     def __init__(self, config: Config, pacing: Stats | None = None) -> None:
         self.config = config
@@ -223,6 +239,8 @@ class App:
         self.memo: dict[tuple[str, bytes], Any] = {}
         #: (method, target, body) -> the reply kept to answer that request again (``ready``).
         self.ready: dict[tuple[bytes, bytes, bytes], Ready] = {}
+        #: Kept replies for requests that differ only in their last message's text.
+        self.shapes = Shapes()
         #: Which request headers the parsers read.
         self.headers = HeaderTable()
         self.profiles: dict[str, Profile] = {}
@@ -252,6 +270,7 @@ class App:
         self.profiles = {s.id: build_profile(self.config, s) for s in specs}
         self.memo.clear()
         self.ready.clear()
+        self.shapes.clear()
         objects = {s.id: {"id": s.id, "object": "model", "created": s.created,
                           "owned_by": s.owned_by} for s in specs}
         self.models_body = orjson.dumps({"object": "list", "data": list(objects.values())})

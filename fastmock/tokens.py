@@ -30,12 +30,72 @@ def split(text: str) -> list[str]:
 
 
 def count(text: str) -> int:
-    """Number of tokens in ``text`` (the same as ``len(split(text))``)."""
-    return len(_PIECE.findall(text))
+    """Number of tokens in ``text`` (the same as ``len(split(text))``).
+
+    Longer ASCII text (nearly every prompt) is counted by a few passes of C over its bytes
+    (``count_ascii``, a quarter of the pattern's cost per character); short or other text
+    is split by the pattern (``count_ascii`` has a fixed cost of about 30 characters' worth).
+    """
+    if len(text) < SHORT or not text.isascii():
+        return len(_PIECE.findall(text))
+    return count_ascii(text.encode())
 
 
-#: Load tests send the same prompts again and again: counts are remembered per text (the
-#: cache is emptied when full, which costs one recount per text).
+#: Below this length the pattern counts faster than ``count_ascii`` (measured: callgrind).
+SHORT = 32
+
+
+def _table(kind: str) -> bytes:
+    """A ``bytes.translate`` table that keeps one class of ASCII characters, as one symbol,
+    and maps every other byte to ``x``: letters to ``a``, digits to ``0``; for spaces, a
+    space to itself and any other whitespace (``\\s`` as the pattern reads it) to ``w``."""
+    def to(c: int) -> int:
+        ch = chr(c)
+        if c < 128:
+            if kind == "letters" and re.fullmatch("[A-Za-z]", ch):
+                return ord("a")
+            if kind == "digits" and re.fullmatch("[0-9]", ch):
+                return ord("0")
+            if kind == "spaces" and ch == " ":
+                return ord(" ")
+            if kind == "spaces" and re.fullmatch(r"\s", ch):
+                return ord("w")
+        return ord("x")
+    return bytes(to(c) for c in range(256))
+
+
+_LETTERS, _DIGITS, _SPACES = _table("letters"), _table("digits"), _table("spaces")
+#: ASCII characters that are a token each: punctuation, symbols, controls, non-space whitespace.
+_SINGLE = bytes(c for c in range(128) if not re.fullmatch(r"[A-Za-z0-9 ]", chr(c)))
+
+
+def count_ascii(data: bytes) -> int:
+    """Tokens of ASCII ``data``, counted as the pattern would split it, without splitting.
+
+    The tokens are: per run of L letters, ``(L + 7) // 8``; per run of L digits,
+    ``(L + 2) // 3``; one per other character; and one per space that does not lead a token
+    (a space leads the token after it unless whitespace or the end follows). A run is counted
+    by its start (``xa`` once letters are ``a`` and the rest ``x``); a long run's extra tokens
+    by counting its letters after the first in eights (``xa`` -> ``xx``, then ``aaaaaaaa``).
+    Each step is one pass of C over the bytes, and no word becomes an object.
+    """
+    if not data:
+        return 0
+    letters = b"x" + data.translate(_LETTERS)
+    digits = b"x" + data.translate(_DIGITS)
+    n = letters.count(b"xa") + digits.count(b"x0")
+    if b"aaaaaaaaa" in letters:
+        n += letters.replace(b"xa", b"xx").count(b"aaaaaaaa")
+    if b"0000" in digits:
+        n += digits.replace(b"x0", b"xx").count(b"000")
+    n += len(data) - len(data.translate(None, _SINGLE))
+    return n + data.count(b" ") - data.translate(_SPACES).count(b" x")
+
+
+#: Counts remembered per text. A conversation resends its earlier messages, and a load test
+#: that varies its prompt usually appends a counter to a fixed text: the count of everything
+#: before the last space is remembered as well (a space always begins a token, so a text's
+#: count is the sum of the counts of the two sides of any space). Emptied when full.
 _COUNTS: dict[str, int] = {}
 _COUNTS_LIMIT = 4096
 
@@ -43,11 +103,27 @@ _COUNTS_LIMIT = 4096
 def count_cached(text: str) -> int:
     found = _COUNTS.get(text)
     if found is None:
-        found = len(_PIECE.findall(text))
-        if len(_COUNTS) >= _COUNTS_LIMIT:
-            _COUNTS.clear()
-        _COUNTS[text] = found
+        found = _remember(text, count_by_head(text))
     return found
+
+
+def count_by_head(text: str) -> int:
+    """The tokens of ``text``, its part before the last space counted once (remembered)."""
+    cut = text.rfind(" ")
+    if cut <= 0:
+        return count(text)
+    head = text[:cut]
+    known = _COUNTS.get(head)
+    if known is None:
+        known = _remember(head, count(head))
+    return known + count(text[cut:])
+
+
+def _remember(text: str, n: int) -> int:
+    if len(_COUNTS) >= _COUNTS_LIMIT:
+        _COUNTS.clear()
+    _COUNTS[text] = n
+    return n
 
 
 def estimate_chat_prompt(texts: Iterable[str], messages: int) -> int:

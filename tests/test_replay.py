@@ -9,6 +9,7 @@ import orjson
 import pytest
 from openai.types.chat import ChatCompletion
 
+from fastmock import tokens
 from fastmock.config import Config
 from fastmock.frames import CLOCK
 from fastmock.routes import route
@@ -126,3 +127,92 @@ def test_the_admin_key_is_read_without_api_keys(make: Make) -> None:
     assert parse_responses(rig.feed(listing), method=b"GET")[0].status == 200
     bare = request_bytes("GET", "/admin/auth/keys")
     assert parse_responses(rig.feed(bare), method=b"GET")[0].status == 401
+
+
+# -- requests that differ only in their last message's text (ready.Shapes) ------------------
+
+def chat_body(text: str, **extra: object) -> bytes:
+    return orjson.dumps({"model": "gpt-4o-mini",
+                         "messages": [{"role": "system", "content": "Be brief."},
+                                      {"role": "user", "content": text}], **extra})
+
+
+def answer(rig: object, body: bytes) -> ChatCompletion:
+    out = rig.feed(request_bytes("POST", "/v1/chat/completions", body))  # type: ignore[attr-defined]
+    (resp,) = parse_responses(out)
+    assert resp.status == 200, resp.body
+    return ChatCompletion.model_validate_json(resp.body)
+
+
+def routed(rig: object, body: bytes) -> bytes:
+    req = Request(b"POST", b"/v1/chat/completions", [], body)
+    return route(req, rig.app).body  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("text", ["request 3 of many", "x", "words " * 40 + "end",
+                                  "über 10 €", 'tab\tand quote " inside'])
+def test_a_new_prompt_gets_its_own_usage_and_the_same_reply(make: Make, text: str) -> None:
+    rig = make()
+    for i in range(3):   # seen twice: the shape is learned
+        answer(rig, chat_body(f"warm up {i}"))
+    assert rig.app.shapes.table
+    body = chat_body(text)
+    got = answer(rig, body)
+    want = ChatCompletion.model_validate_json(routed(rig, body))
+    assert got.usage == want.usage and got.choices == want.choices
+    assert got.usage is not None
+    assert got.usage.prompt_tokens == 2 * 4 + 3 + tokens.count("Be brief.") + tokens.count(text)
+    assert without_ids(parse_responses(rig.feed(request_bytes(
+        "POST", "/v1/chat/completions", body)))[0].body) == without_ids(routed(rig, body))
+
+
+def test_what_the_text_cannot_be_goes_the_long_way(make: Make) -> None:
+    rig = make()
+    for i in range(3):
+        answer(rig, chat_body(f"warm up {i}"))
+    raw = chat_body("PLACEHOLDER")
+    bad_control = raw.replace(b"PLACEHOLDER", b"a\x01b")        # JSON forbids it
+    (resp,) = parse_responses(rig.feed(request_bytes("POST", "/v1/chat/completions",
+                                                     bad_control)))
+    assert resp.status == 400
+    bad_utf8 = raw.replace(b"PLACEHOLDER", b"a\xffb")
+    (resp,) = parse_responses(rig.feed(request_bytes("POST", "/v1/chat/completions", bad_utf8)))
+    assert resp.status == 400
+
+
+def test_other_fields_are_never_taken_for_the_prompt(make: Make) -> None:
+    rig = make()
+    for n in (1, 2, 3):   # the same text, another max_tokens each time
+        got = answer(rig, chat_body("same text", max_tokens=n))
+        assert got.usage is not None and got.usage.completion_tokens == n
+    # A "content" key after the messages is the last one in the body: no shape from it.
+    for meta in ("a", "b", "c"):
+        answer(rig, chat_body("fixed", metadata={"content": meta}))
+    assert all(b"metadata" not in key[3] for key in rig.app.shapes.table)
+
+
+def test_echo_replies_depend_on_the_text(make: Make) -> None:
+    rig = make(Config(mode="echo"))
+    for text in ("one", "two", "three", "four"):
+        assert answer(rig, chat_body(text)).choices[0].message.content == text
+    assert not rig.app.shapes.table
+
+
+def test_streams_without_usage_share_their_bytes(make: Make) -> None:
+    rig = make()
+    bodies = [chat_body(f"prompt {i}", stream=True) for i in range(4)]
+    outs = [rig.feed(request_bytes("POST", "/v1/chat/completions", b)) for b in bodies]
+    assert rig.app.shapes.table
+    assert len({without_ids(o) for o in outs}) == 1
+    assert sse_events(parse_responses(outs[-1])[0].body)[-1] == "[DONE]"
+
+
+def test_keys_are_checked_on_the_shape_path(make: Make) -> None:
+    rig = make(Config(api_keys=(KEY,)))
+    auth = [("Authorization", f"Bearer {KEY}")]
+    for i in range(3):
+        out = rig.feed(request_bytes("POST", "/v1/chat/completions", chat_body(f"p {i}"), auth))
+        assert parse_responses(out)[0].status == 200
+    assert rig.app.shapes.table
+    out = rig.feed(request_bytes("POST", "/v1/chat/completions", chat_body("p 9")))
+    assert parse_responses(out)[0].status == 401

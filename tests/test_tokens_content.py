@@ -12,6 +12,25 @@ def test_tokens_join_back_to_the_text(text: str) -> None:
     assert tokens.count(text) == len(tokens.split(text))
 
 
+#: ASCII with every kind of character the rule tells apart, long runs made likely.
+PIECES = [chr(c) for c in range(128)] + ["a" * 9, "b" * 17, "7" * 4, "0" * 7, "  ", "\x1f"]
+ASCII_TEXT = st.lists(st.sampled_from(PIECES)).map("".join)
+
+
+@given(ASCII_TEXT)
+def test_ascii_count_is_the_pattern_count(text: str) -> None:
+    assert tokens.count_ascii(text.encode()) == len(tokens.split(text))
+
+
+@given(ASCII_TEXT, st.text())
+def test_a_space_always_begins_a_token(head: str, tail: str) -> None:
+    text = head + " " + tail
+    cut = len(head)
+    assert tokens.count(text) == tokens.count(text[:cut]) + tokens.count(text[cut:])
+    assert tokens.count_cached(text) == tokens.count(text)
+    assert tokens.count_cached(text + "x 1") == tokens.count(text + "x 1")
+
+
 def test_token_rule_examples() -> None:
     assert tokens.split("Hello, world!") == ["Hello", ",", " world", "!"]
     assert tokens.split("extraordinarily") == ["extraord", "inarily"]

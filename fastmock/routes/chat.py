@@ -15,7 +15,7 @@ import orjson
 
 from .. import content, say, tokens
 from ..frames import CLOCK, ID_STANDIN, ID_STANDIN_JSON, JSON_HEADERS, SSE_HEADERS
-from ..reply import Reply
+from ..reply import Prompt, Reply
 from ..say import Said
 from ..state import App, Profile
 from .common import (
@@ -33,8 +33,6 @@ from .common import (
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 MAX_N = 128
 MAX_TOKENS = 2**31 - 1
-#: How many reply shapes a profile keeps; real load uses a handful.
-CACHE_LIMIT = 512
 
 FINGERPRINT = b'"system_fingerprint":"fp_fastmock"'
 USAGE = (b'{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d,'
@@ -130,40 +128,59 @@ def _pieces(profile: Profile, said: Said, n: int, include_usage: bool) -> ChatPi
     key = ("chat", said.key, n, include_usage)
     found: ChatPieces | None = profile.cache.get(key)
     if found is None:
-        found = build_pieces(said, n, profile.tokens_per_chunk, include_usage)
-        if len(profile.cache) >= CACHE_LIMIT:
-            profile.cache.clear()
-        profile.cache[key] = found
+        found = profile.keep(key, build_pieces(said, n, profile.tokens_per_chunk,
+                                               include_usage))
     return found
 
 
-def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    messages = want_list(body, "messages", "an array of objects", min_items=1)
+def read_messages(body: dict[str, Any]) -> tuple[list[dict[str, Any]], int, int]:
+    """The validated ``messages``, the prompt's token count and the last message's share of
+    it, in one pass.
+
+    A message with a known role and string content (nearly all of them) is checked and
+    counted inline; any other goes through ``_checked_message``, which accepts a list of parts and
+    words the error for anything else.
+    """
+    messages = body.get("messages")
+    if type(messages) is not list or not messages:
+        want_list(body, "messages", "an array of objects", min_items=1)   # raises
+        assert isinstance(messages, list)
+    count = tokens.count_cached
+    total = tokens.REPLY_PRIMER_TOKENS + tokens.PER_MESSAGE_TOKENS * len(messages)
+    last = 0
     for i, message in enumerate(messages):
-        where = f"messages[{i}]"
-        if not isinstance(message, dict):
-            raise invalid(f"Invalid type for '{where}': expected an object.", where,
-                          "invalid_type")
-        role = want_str(message, "role", required=True, param=f"{where}.role")
-        if role not in ROLES:
-            raise invalid(f"Invalid value: '{role}'. Supported values are: 'system', "
-                          "'developer', 'user', 'assistant', 'tool' and 'function'.",
-                          f"{where}.role", "invalid_value")
-        value = message.get("content")
-        if value is not None and not isinstance(value, (str, list)):
-            raise invalid(f"Invalid type for '{where}.content': expected one of a string or "
-                          "an array of objects.", f"{where}.content", "invalid_type")
-        if isinstance(value, list):
-            for j, part in enumerate(value):
-                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-                    raise invalid(f"Invalid '{where}.content[{j}]': expected an object with a "
-                                  "'type'.", f"{where}.content[{j}]", "invalid_type")
-    return messages
+        if type(message) is dict:
+            role = message.get("role")
+            text = message.get("content")
+            if type(text) is str and type(role) is str and role in ROLES:
+                last = count(text)
+                total += last
+                continue
+        last = _checked_message(i, message)
+        total += last
+    return messages, total, last
 
 
-def prompt_tokens(messages: list[dict[str, Any]]) -> int:
-    return tokens.estimate_chat_prompt(
-        (content.message_text(m.get("content")) for m in messages), len(messages))
+def _checked_message(i: int, message: Any) -> int:
+    """Check message ``i`` the long way; its tokens, or raise the error that says why not."""
+    where = f"messages[{i}]"
+    if not isinstance(message, dict):
+        raise invalid(f"Invalid type for '{where}': expected an object.", where, "invalid_type")
+    role = want_str(message, "role", required=True, param=f"{where}.role")
+    if role not in ROLES:
+        raise invalid(f"Invalid value: '{role}'. Supported values are: 'system', "
+                      "'developer', 'user', 'assistant', 'tool' and 'function'.",
+                      f"{where}.role", "invalid_value")
+    value = message.get("content")
+    if value is not None and not isinstance(value, (str, list)):
+        raise invalid(f"Invalid type for '{where}.content': expected one of a string or "
+                      "an array of objects.", f"{where}.content", "invalid_type")
+    if isinstance(value, list):
+        for j, part in enumerate(value):
+            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                raise invalid(f"Invalid '{where}.content[{j}]': expected an object with a "
+                              "'type'.", f"{where}.content[{j}]", "invalid_type")
+    return tokens.count_cached(content.message_text(value))
 
 
 @dataclass(slots=True, repr=False, eq=False)
@@ -177,32 +194,51 @@ class Prepared:
     stream: bool
     include_usage: bool
     volatile: bool = False   # a random tool choice: never memoized
+    #: Set when the reply depends on the last message's text only through its token count.
+    prompt: Prompt | None = None
 
 
 def prepare(raw: bytes, app: App) -> Prepared:
-    """Parse and validate a chat body and pick its precomputed pieces (memoized per body)."""
+    """Parse and validate a chat body and pick its precomputed pieces (memoized per body).
+
+    Optional fields are looked at only when present: a body of just ``model`` and
+    ``messages`` (what load tests send, a new prompt each time) costs no call per field.
+    """
     body = json_object(raw)
     model, profile = want_model(body, app, "chat")
-    messages = _messages(body)
-    stream, include_usage = stream_flags(body)
-    n = want_int(body, "n", 1, MAX_N) or 1
-    limit = want_int(body, "max_completion_tokens", 1, MAX_TOKENS)
-    if limit is None:
-        limit = want_int(body, "max_tokens", 1, MAX_TOKENS)
-    want_number(body, "temperature", 0, 2)
-    want_number(body, "top_p", 0, 1)
-    ask = say.Ask(
-        echo_text=content.last_user_text(messages), seed=say.want_seed(body), limit=limit,
-        stop=say.stop_list(body.get("stop")), tools=say.function_tools(body.get("tools")),
-        tool_choice=say.tool_choice(body.get("tool_choice")),
-        followup=messages[-1].get("role") in ("tool", "function"),
-        response_format=say.response_format(body.get("response_format")))
+    messages, prompt, last_tokens = read_messages(body)
+    followup = messages[-1].get("role") in ("tool", "function")
+    stream = include_usage = False
+    n = 1
+    if len(body) == 2 and profile.mode != "echo":
+        ask = say.PLAIN[followup]
+    else:
+        ask = say.Ask(followup=followup)
+        if profile.mode == "echo":
+            ask.echo_text = content.last_user_text(messages)
+        if "stream" in body or "stream_options" in body:
+            stream, include_usage = stream_flags(body)
+        if "n" in body:
+            n = want_int(body, "n", 1, MAX_N) or 1
+        if "max_completion_tokens" in body:
+            ask.limit = want_int(body, "max_completion_tokens", 1, MAX_TOKENS)
+        if ask.limit is None and "max_tokens" in body:
+            ask.limit = want_int(body, "max_tokens", 1, MAX_TOKENS)
+        if "temperature" in body:
+            want_number(body, "temperature", 0, 2)
+        if "top_p" in body:
+            want_number(body, "top_p", 0, 1)
+        say.read_options(body, ask)
     said = say.decide(profile, ask)
     pieces = _pieces(profile, said, n, include_usage)
-    usage = usage_bytes(prompt_tokens(messages), pieces.completion_tokens,
-                        pieces.reasoning_tokens)
-    return Prepared(profile, pieces, usage, orjson.dumps(model), stream, include_usage,
-                    said.volatile)
+    usage = usage_bytes(prompt, pieces.completion_tokens, pieces.reasoning_tokens)
+    last = messages[-1].get("content")
+    blind = None
+    if type(last) is str and profile.mode != "echo" and not said.volatile:
+        blind = Prompt(last, prompt - last_tokens, pieces.completion_tokens,
+                       include_usage or not stream)
+    return Prepared(profile, pieces, usage, profile.json_name(model), stream, include_usage,
+                    said.volatile, blind)
 
 
 def sse_steps(head: bytes, step_tails: list[list[bytes]], usage: bytes | None) -> list[bytes]:
@@ -226,14 +262,15 @@ def render(app: App, p: Prepared, ident: bytes) -> Reply:
         steps = sse_steps(head, pieces.step_tails, p.usage if p.include_usage else None)
         if pieces.has_call:
             steps = [s.replace(ID_STANDIN_JSON, ident) for s in steps]
-        return Reply(200, SSE_HEADERS, steps=steps, pace=p.profile, cacheable=not p.volatile)
+        return Reply(200, SSE_HEADERS, steps=steps, pace=p.profile, cacheable=not p.volatile,
+                     prompt=p.prompt)
     choices = pieces.choices.replace(ID_STANDIN_JSON, ident) if pieces.has_call \
         else pieces.choices
     out = (b'{"id":"chatcmpl-%s","object":"chat.completion","created":%s,"model":%s,'
            b'"choices":%s,"usage":%s,"service_tier":"default",%s}'
            % (ident, CLOCK.unix_bytes, p.model_json, choices, p.usage, FINGERPRINT))
     return Reply(200, JSON_HEADERS, out, pace=p.profile, wait_steps=len(pieces.step_tails),
-                 cacheable=not p.volatile)
+                 cacheable=not p.volatile, prompt=p.prompt)
 
 
 handle = prepared_route("chat", prepare, render)

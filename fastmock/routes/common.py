@@ -12,6 +12,7 @@ from .. import tokens
 from ..errors import Invalid, invalid
 from ..frames import IDS
 from ..reply import Header, Reply
+from .kinds import profile_for
 
 if TYPE_CHECKING:
     from ..state import App, Profile
@@ -147,10 +148,10 @@ def stream_flags(body: dict[str, Any]) -> tuple[bool, bool]:
 
 def want_model(body: dict[str, Any], app: App, route: str) -> tuple[str, Profile]:
     """The required ``model`` and the profile that serves it on ``route``."""
-    from .kinds import profile_for
-
-    model = want_str(body, "model", required=True)
-    assert model is not None
+    model = body.get("model")
+    if type(model) is not str:
+        model = want_str(body, "model", required=True)   # says what is wrong with it
+        assert model is not None
     return model, profile_for(app, model, route)
 
 

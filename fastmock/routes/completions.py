@@ -16,7 +16,7 @@ from .. import say
 from ..frames import CLOCK, JSON_HEADERS, SSE_HEADERS
 from ..reply import Reply
 from ..state import App, Profile
-from .chat import CACHE_LIMIT, FINGERPRINT, MAX_N, MAX_TOKENS, sse_steps, usage_bytes
+from .chat import FINGERPRINT, MAX_N, MAX_TOKENS, sse_steps, usage_bytes
 from .common import (
     json_object,
     prepared_route,
@@ -43,9 +43,7 @@ def _tails(profile: Profile, said: say.Said, index: int, end: bytes) -> list[byt
                  for i in range(0, len(said.answer), chunk)]
         found.append(b'{"text":"","index":%d,"logprobs":null,"finish_reason":"%s"}%s'
                      % (index, said.finish.encode(), end))
-        if len(profile.cache) >= CACHE_LIMIT:
-            profile.cache.clear()
-        profile.cache[key] = found
+        profile.keep(key, found)
     return found
 
 
@@ -102,7 +100,7 @@ def prepare(raw: bytes, app: App) -> Prepared:
         step_tails[-1].append(tails[-1])
     prompt_count = sum(count for _, count in prompts)
     return Prepared(profile, b"[" + b",".join(choices) + b"]", step_tails,
-                    usage_bytes(prompt_count, completion), orjson.dumps(model), stream,
+                    usage_bytes(prompt_count, completion), profile.json_name(model), stream,
                     include_usage)
 
 

@@ -19,7 +19,6 @@ from .. import content, say, tokens
 from ..frames import CLOCK, ID_MARK, ID_STANDIN, ID_STANDIN_JSON, JSON_HEADERS, SSE_HEADERS
 from ..reply import Reply
 from ..state import App, Profile
-from .chat import CACHE_LIMIT
 from .common import (
     Request,
     invalid,
@@ -175,10 +174,7 @@ def _items(profile: Profile, said: say.Said) -> Items:
     output.append(done)
     found = ([(_encode(e, seq), delta) for seq, (e, delta) in enumerate(events, start=2)],
              output)
-    if len(profile.cache) >= CACHE_LIMIT:
-        profile.cache.clear()
-    profile.cache[key] = found
-    return found
+    return profile.keep(key, found)
 
 
 def prepare(raw: bytes, app: App) -> Prepared:
