@@ -301,21 +301,22 @@ class BaseProtocol(asyncio.Protocol):
         ident = IDS.new()
         pace = ready.pace
         assert pace is not None and self.transport is not None
+        head = b""
         if ready.kind is DELAYED:
             plan = Plan([ident.join(ready.now)], pace.delay(ready.wait_steps), 0.0)
         else:
-            self.transport.write(ident.join(ready.now))
+            head = ident.join(ready.now)
             assert ready.steps is not None
             plan = pace.plan([ident.join(s) for s in ready.steps])
         if ready.after is not None:
             ready.after(ident)
         self._close_after = ready.close
         self.waiting = REPLYING
-        self.stream = self.scheduler.start(self, plan)
+        self.stream = self.scheduler.start(self, plan, head=head)
 
     def finished(self, stream: Stream) -> None:
         """The scheduler wrote the last step of ``stream``: on to the next request."""
-        if stream is not self.stream:
+        if stream is not self.stream and self.stream is not None:
             return
         self.stream = None
         if self._close_after:

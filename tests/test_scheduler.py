@@ -55,16 +55,27 @@ def test_steps_fire_at_absolute_times(clock: FakeClock) -> None:
 def test_late_wakeup_coalesces_and_does_not_shift_later_steps(clock: FakeClock) -> None:
     sched = Scheduler(clock, None)
     sink = Sink(clock)
-    sched.start(sink, Plan(steps(5), ttft=0.0, itl=0.02))
-    clock.now = 1000.045          # steps 0, 1 and 2 are due (0, 20, 40 ms): one write
+    sched.start(sink, Plan(steps(5), ttft=0.005, itl=0.02))
+    clock.now = 1000.050          # steps 0, 1 and 2 are due (5, 25, 45 ms): one write
     nxt = sched.tick()
-    assert sink.got == [(0.045, b"s0;s1;s2;", False)]
-    assert nxt == pytest.approx(1000.06)  # step 3 stays at 60 ms: lateness does not add up
+    assert sink.got == [(0.05, b"s0;s1;s2;", False)]
+    assert nxt == pytest.approx(1000.065)  # step 3 stays at 65 ms: lateness does not add up
     assert sched.stats.late_1ms == 3 and sched.stats.late_10ms == 2
     assert sched.stats.worst_late == pytest.approx(0.045)
-    clock.now = 1000.06
+    clock.now = 1000.065
     sched.tick()
-    assert sink.got[-1] == (0.06, b"s3;", False)
+    assert sink.got[-1] == (0.065, b"s3;", False)
+
+
+def test_a_first_step_due_now_goes_with_the_head(clock: FakeClock) -> None:
+    sched = Scheduler(clock, None)
+    sink = Sink(clock)
+    sched.start(sink, Plan(steps(3), ttft=0.0, itl=0.01), head=b"head;")
+    assert sink.got == [(0.0, b"head;s0;", False)] and sched.stats.steps == 1
+    sched.start(sink, Plan(steps(1), ttft=0.0, itl=0.0), head=b"h;")
+    assert sink.got[-1] == (0.0, b"h;s0;", True) and sched.stats.finished == 1
+    sched.start(sink, Plan(steps(2), ttft=0.05, itl=0.01), head=b"later;")
+    assert sink.got[-1] == (0.0, b"later;", False)   # only the head: step 0 waits 50 ms
 
 
 def test_steps_within_half_a_millisecond_go_out_now(clock: FakeClock) -> None:
@@ -94,8 +105,8 @@ def test_many_streams_one_clock(clock: FakeClock) -> None:
 def test_back_pressure_parks_then_resumes(clock: FakeClock) -> None:
     sched = Scheduler(clock, None)
     sink = Sink(clock)
+    sink.writing_paused = True        # (so step 0 does not go out with the start)
     stream = sched.start(sink, Plan(steps(3), ttft=0.0, itl=0.01))
-    sink.writing_paused = True
     sched.tick()
     assert sink.got == [] and stream.parked and sched.stats.parked == 1
     clock.now = 1000.025
@@ -110,7 +121,7 @@ def test_back_pressure_parks_then_resumes(clock: FakeClock) -> None:
 def test_cancel_frees_at_once(clock: FakeClock) -> None:
     sched = Scheduler(clock, None)
     sink = Sink(clock)
-    stream = sched.start(sink, Plan(steps(3), ttft=0.0, itl=0.01))
+    stream = sched.start(sink, Plan(steps(3), ttft=0.001, itl=0.01))
     sched.cancel(stream)
     assert sched.pending() == 0 and sched.stats.cancelled == 1
     assert stream.plan.steps == []   # frames released now, not when the heap entry surfaces
