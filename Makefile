@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install clean bench bench-locust bench-tools fuzz soak
+.PHONY: run test install clean bench bench-cost bench-locust bench-tools profile fuzz soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,15 +40,26 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(PIP_E) '.[bench]'
 	touch $@
 
-## wrk and nginx for the benchmarks (Debian/Ubuntu; needs root).
+## wrk, nginx and valgrind for the benchmarks (Debian/Ubuntu; needs root).
 bench-tools:
-	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
-	  (apt-get update -qq && apt-get install -y -qq wrk nginx-light)
+	@command -v wrk >/dev/null && command -v nginx >/dev/null && command -v valgrind >/dev/null \
+	  || (apt-get update -qq && apt-get install -y -qq wrk nginx-light valgrind)
 
-## Every benchmark side by side (190-216 s measured); writes bench/RESULTS.md.
+## fastmock beside nginx and the prototype, in one run; adds to bench/runs.json, writes
+## bench/RESULTS.md.
 bench: $(VENV)/.installed-bench bench-tools
 	@$(PYC)
 	$(BIN)/python bench/run.py $(ARGS)
+
+## Instructions per request (callgrind), fastmock beside the prototype: noise-free.
+bench-cost: $(VENV)/.installed-bench bench-tools
+	@$(PYC)
+	$(BIN)/python bench/cost.py $(ARGS)
+
+## One workload under py-spy: a flame graph in bench/out/ (ARGS="--workload streams").
+profile: $(VENV)/.installed-bench bench-tools
+	@$(PYC)
+	$(BIN)/python bench/profile.py $(ARGS)
 
 ## The Locust suite alone, headless against a local fastmock; CSV and HTML in bench/out/.
 bench-locust: $(VENV)/.installed-bench

@@ -11,7 +11,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from run import FASTMOCK_TOML, LOAD_CORE, OUT, PY, fastmock_peer
+import run
+from run import FASTMOCK_TOML, LOAD_CORE, OUT, PY
 
 BENCH = Path(__file__).resolve().parent
 
@@ -27,7 +28,8 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     toml = Path(tempfile.mkdtemp(prefix="fastmock-locust-")) / "fastmock.toml"
     toml.write_text(FASTMOCK_TOML)
-    peer = fastmock_peer(args.http, toml)
+    run.TOML = toml
+    peer = run.fastmock(f"fastmock {args.http}", "--http", args.http)()
     peer.start()
     try:
         import subprocess

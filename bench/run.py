@@ -1,10 +1,18 @@
-"""``make bench``: every benchmark, side by side in one run, written to bench/RESULTS.md.
+"""``make bench``: fastmock side by side with nginx and the stack's own prototype, in one run.
 
-Each server under test gets core 0 (``taskset -c 0``), the load generator core 1. Peers:
-nginx ``return 200`` with the same bytes (the ceiling of this machine), fastmock with httptools,
-fastmock with h11, and a FastAPI + uvicorn mock (what most Python mocks are). Every figure is
-reported with its ratio to nginx measured in the same run. Needs wrk and nginx
-(``apt-get install wrk nginx-light``) and the bench extra (``pip install -e '.[bench]'``).
+Every server under test runs on core 0 (``taskset -c 0``), the load generator on core 1. This
+machine's speed drifts (2x within hours has been seen), so servers are never compared across
+runs: each comparison starts its servers fresh, warms them, then gives them wrk in alternating
+rounds (A B C, B C A, C A B) and keeps each one's median. Ratios to the prototype measured
+that way are what a target is judged by; nginx (``return 200`` with the same bytes) shows the
+machine's ceiling.
+
+The prototype (``../shared/reference/prototype``, a throwaway ~200-line server on the same
+stack, not part of fastmock) is run from there when the folder exists; without it its columns
+stay empty. Each run is added to bench/runs.json and bench/RESULTS.md is written from the last
+three runs (their min-max) and the latest one in full.
+
+Needs wrk and nginx (``make bench-tools``) and the bench extra.
 """
 
 from __future__ import annotations
@@ -17,11 +25,13 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +39,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
+RUNS = BENCH / "runs.json"
+PROTOTYPE = ROOT.parent / "shared" / "reference" / "prototype"
 PY = sys.executable
 SERVER_CORE = ["taskset", "-c", "0"]
 LOAD_CORE = ["taskset", "-c", "1"]
 ANALYSIS_MARK = "<!-- analysis: kept across runs; everything above is generated -->"
+KEYS = [f"sk-bench-key-{i:04d}" for i in range(20)]
 
 FASTMOCK_TOML = """\
 # Written by bench/run.py: the default model is unpaced; paced-20ms is a 20 ms/token model.
@@ -59,14 +72,30 @@ def run(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> st
     return proc.stdout
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (nginx: master + worker)."""
+    total = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, AttributeError):
+            continue
+    return total / 1024.0
+
+
 @dataclass
 class Peer:
+    """A server under test, started on core 0 and polled until /health answers."""
+
     name: str
     cmd: list[str]
     port: int
     env: dict[str, str] = field(default_factory=dict)
-    chat_path: str = "/v1/chat/completions"
-    stream_path: str = "/v1/chat/completions"
     proc: subprocess.Popen[bytes] | None = None
     startup_ms: float = 0.0
     idle_rss_mb: float = 0.0
@@ -93,8 +122,6 @@ class Peer:
                     raise RuntimeError(f"{self.name} did not start") from None
                 time.sleep(0.001)
         self.startup_ms = (time.perf_counter() - t0) * 1000.0
-        time.sleep(0.5)
-        self.idle_rss_mb = rss_mb(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -105,27 +132,54 @@ class Peer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
 
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants (nginx: master + worker)."""
-    total = 0
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-            for task in Path(f"/proc/{p}/task").iterdir():
-                children = (task / "children").read_text().split()
-                todo.extend(int(c) for c in children)
-        except (OSError, AttributeError):
-            continue
-    return total / 1024.0
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.base + "/stats") as r:
+            return dict(json.loads(r.read()))
 
 
-def wrk(url: str, script: str, seconds: int, conns: int) -> dict[str, float]:
-    out = run([*LOAD_CORE, "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
-                           "-s", str(BENCH / "wrk" / script), url], timeout=seconds + 60)
+PeerFactory = Callable[[], "Peer | None"]
+
+
+def fastmock(name: str, *args: str) -> PeerFactory:
+    def make() -> Peer:
+        port = free_port()
+        return Peer(name, [PY, "-m", "fastmock", "--port", str(port), "--config",
+                           str(TOML), *args], port)
+    return make
+
+
+def prototype(variant: str, delay_ms: float = 0.0) -> PeerFactory:
+    def make() -> Peer | None:
+        if not PROTOTYPE.is_dir():
+            return None
+        port = free_port()
+        return Peer(f"prototype {variant}", [PY, str(PROTOTYPE / f"proto_{variant}.py")], port,
+                    env={"PORT": str(port), "DELAY_MS": f"{delay_ms:g}"})
+    return make
+
+
+def nginx() -> Peer:
+    port = free_port()
+    conf = "\n".join(line for line in (BENCH / "peers" / "nginx.conf.in").read_text()
+                     .splitlines() if not line.startswith("#"))
+
+    def body(name: str, data: bytes) -> str:
+        text = data.decode().replace("\\", "\\\\").replace("'", "\\'")
+        parts = [text[i:i + 2000] for i in range(0, len(text), 2000)]
+        sets = " ".join(f"set ${name}{i} '{p}';" for i, p in enumerate(parts))
+        return f'{sets} return 200 "{"".join(f"${name}{i}" for i in range(len(parts)))}";'
+
+    conf = (conf.replace("@PORT@", str(port)).replace("@PREFIX@", str(TMP))
+            .replace("@CHAT@", body("c", BODIES[0])).replace("@STREAM@", body("s", BODIES[1])))
+    path = TMP / "nginx.conf"
+    path.write_text(conf)
+    return Peer("nginx", [shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(path), "-p",
+                          str(TMP)], port)
+
+
+def wrk(url: str, script: str, seconds: float, conns: int) -> dict[str, float]:
+    out = run([*LOAD_CORE, "wrk", "-t1", f"-c{conns}", f"-d{seconds:g}s", "--latency",
+               "-s", str(BENCH / "wrk" / script), url], timeout=seconds + 60)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     assert p99 is not None, out
@@ -137,10 +191,94 @@ def wrk(url: str, script: str, seconds: int, conns: int) -> dict[str, float]:
             "socket_errors": 1.0 if errors else 0.0}
 
 
+@dataclass
+class Entry:
+    """One column of a comparison: a server, the wrk script sent to it, and the path."""
+
+    label: str
+    peer: PeerFactory
+    script: str
+    path: str = "/v1/chat/completions"
+
+
+@dataclass
+class Scenario:
+    key: str
+    title: str
+    entries: list[Entry]
+
+
+def compare(scenario: Scenario, args: argparse.Namespace) -> dict[str, Any]:
+    """Start the scenario's servers (one per distinct factory), warm each entry, then run wrk
+    against them in alternating rounds; each entry's median round is its figure."""
+    peers: dict[int, Peer | None] = {}
+    for entry in scenario.entries:
+        if id(entry.peer) not in peers:
+            peers[id(entry.peer)] = entry.peer()
+    live = [e for e in scenario.entries if peers[id(e.peer)] is not None]
+    rounds: dict[str, list[dict[str, float]]] = {e.label: [] for e in live}
+    try:
+        for peer in peers.values():
+            if peer is not None:
+                peer.start()
+        for entry in live:   # warm-up: caches fill, the first requests' imports happen
+            wrk(peers[id(entry.peer)].base + entry.path,  # type: ignore[union-attr]
+                entry.script, 1, args.conns)
+        for r in range(args.rounds):
+            order = live[r % len(live):] + live[:r % len(live)]
+            for entry in order:
+                peer = peers[id(entry.peer)]
+                assert peer is not None
+                rounds[entry.label].append(wrk(peer.base + entry.path, entry.script,
+                                               args.seconds, args.conns))
+    finally:
+        for peer in peers.values():
+            if peer is not None:
+                peer.stop()
+    result: dict[str, Any] = {}
+    for label, got in rounds.items():
+        result[label] = {"rps": statistics.median(g["rps"] for g in got),
+                         "p99_ms": statistics.median(g["p99_ms"] for g in got),
+                         "rounds": [round(g["rps"]) for g in got],
+                         "errors": sum(g["non2xx"] + g["socket_errors"] for g in got)}
+    print(f"   {scenario.title}: " + ", ".join(f"{k} {v['rps']:,.0f}" for k, v in
+                                               result.items()), flush=True)
+    return result
+
+
+def scenarios() -> list[Scenario]:
+    proto_ht, proto_h11 = prototype("httptools"), prototype("h11")
+    fm_ht, fm_h11 = fastmock("fastmock httptools", "--http", "httptools"), \
+        fastmock("fastmock h11", "--http", "h11")
+    keyed = fastmock("fastmock, 20 keys", "--http", "httptools",
+                     *[a for k in KEYS for a in ("--api-key", k)])
+    return [
+        Scenario("chat", "non-stream chat, httptools", [
+            Entry("nginx", nginx, "chat.lua"), Entry("prototype", proto_ht, "chat.lua"),
+            Entry("fastmock", fm_ht, "chat.lua")]),
+        Scenario("chat_h11", "non-stream chat, h11", [
+            Entry("prototype", proto_h11, "chat.lua"), Entry("fastmock", fm_h11, "chat.lua")]),
+        Scenario("stream16", "zero-delay 16-token stream, httptools", [
+            Entry("nginx", nginx, "stream16.lua", "/stream16"),
+            Entry("prototype", proto_ht, "stream16.lua"),
+            Entry("fastmock", fm_ht, "stream16.lua")]),
+        Scenario("varied", "non-stream chat, a new prompt per request", [
+            Entry("prototype", proto_ht, "chat_varied.lua"),
+            Entry("fastmock", fm_ht, "chat_varied.lua")]),
+        Scenario("routes", "other routes against fastmock's own chat (one server)", [
+            Entry("chat", fm_ht, "chat.lua"),
+            Entry("embeddings", fm_ht, "embeddings.lua", "/v1/embeddings"),
+            Entry("responses stream", fm_ht, "responses_stream.lua", "/v1/responses"),
+            Entry("completions", fm_ht, "completions.lua", "/v1/completions")]),
+        Scenario("keys", "chat with an API key header: no keys set, and 20 keys", [
+            Entry("no keys", fm_ht, "chat_keyed.lua"), Entry("20 keys", keyed, "chat_keyed.lua")]),
+    ]
+
+
 def streams(port: int, n: int, seconds: float, model: str) -> dict[str, Any]:
     out = run([*LOAD_CORE, PY, str(BENCH / "stream_client.py"), "--port", str(port),
-                           "--streams", str(n), "--seconds", str(seconds), "--tokens", "50",
-                           "--model", model, "--ramp", "1.5"], timeout=seconds + 120)
+               "--streams", str(n), "--seconds", str(seconds), "--tokens", "50",
+               "--model", model, "--ramp", "1.5"], timeout=seconds + 120)
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
@@ -150,44 +288,70 @@ def holds(result: dict[str, Any], itl_ms: float = 20.0, tolerance: float = 2.0) 
             and abs(result["itl_ms_p1"] - itl_ms) <= tolerance)
 
 
-def nginx_peer(tmp: Path, chat_body: bytes, stream_body: bytes) -> Peer:
-    port = free_port()
-    conf = "\n".join(line for line in (BENCH / "peers" / "nginx.conf.in").read_text()
-                     .splitlines() if not line.startswith("#"))
+def stream_runs(args: argparse.Namespace) -> dict[str, Any]:
+    """1000 streams at 20 ms on the prototype and on fastmock (each on a fresh server), then
+    fastmock's search: up by 250 streams while ITL p1 and p99 stay within 2 ms of 20 ms, or
+    down by halves until they do."""
+    out: dict[str, Any] = {}
+    peer = prototype("httptools", delay_ms=20)()
+    if peer is not None:
+        peer.start()
+        try:
+            out["prototype"] = streams(peer.port, 1000, args.stream_seconds, "m")
+        finally:
+            peer.stop()
+        print(f"   prototype, 1000 streams: ITL p99 {out['prototype']['itl_ms_p99']} ms",
+              flush=True)
+    tried = []
+    n, up = 1000, None
+    while 100 <= n <= args.max_streams:
+        fm = fastmock("fastmock httptools", "--http", "httptools")()
+        assert fm is not None
+        fm.start()
+        try:
+            result = streams(fm.port, n, args.stream_seconds, "paced-20ms")
+            result["server_pacing"] = fm.stats()["pacing"]
+        finally:
+            fm.stop()
+        tried.append(result)
+        ok = holds(result)
+        print(f"   fastmock, {n} streams: ITL p1 {result['itl_ms_p1']} p99 "
+              f"{result['itl_ms_p99']} ms, client lag p99 {result['client_lag_ms_p99']} ms: "
+              f"{'holds' if ok else 'does not hold'}", flush=True)
+        up = ok if up is None else up
+        if ok != up:
+            break
+        n = n + 250 if up else n // 2
+    out["fastmock"] = tried
+    return out
 
-    def body(name: str, data: bytes) -> str:
-        text = data.decode().replace("\\", "\\\\").replace("'", "\\'")
-        parts = [text[i:i + 2000] for i in range(0, len(text), 2000)]
-        sets = " ".join(f"set ${name}{i} '{p}';" for i, p in enumerate(parts))
-        joined = "".join(f"${name}{i}" for i in range(len(parts)))
-        return f'{sets} return 200 "{joined}";'
 
-    conf = (conf.replace("@PORT@", str(port)).replace("@PREFIX@", str(tmp))
-            .replace("@CHAT@", body("c", chat_body)).replace("@STREAM@", body("s", stream_body)))
-    path = tmp / "nginx.conf"
-    path.write_text(conf)
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    return Peer("nginx (ceiling)", [nginx, "-c", str(path), "-p", str(tmp)], port,
-                stream_path="/stream16")
-
-
-def fastmock_peer(http: str, toml: Path) -> Peer:
-    port = free_port()
-    return Peer(f"fastmock {http}", [PY, "-m", "fastmock", "--port", str(port), "--http", http,
-                                     "--config", str(toml)], port)
-
-
-def fastapi_peer(itl_ms: float = 0.0) -> Peer:
-    port = free_port()
-    return Peer("FastAPI + uvicorn", [PY, "-m", "uvicorn", "bench.peers.fastapi_mock:app",
-                                      "--port", str(port), "--no-access-log",
-                                      "--log-level", "warning"], port,
-                env={"ITL_MS": str(itl_ms)})
+def startups(count: int) -> dict[str, Any]:
+    """Start to first answered /health, and RSS half a second later: median of ``count``."""
+    out = {}
+    for name, factory in (("prototype", prototype("httptools")),
+                          ("fastmock", fastmock("fastmock", "--log-level", "warning"))):
+        ms, rss = [], []
+        for _ in range(count):
+            peer = factory()
+            if peer is None:
+                break
+            peer.start()
+            time.sleep(0.5)
+            assert peer.proc is not None
+            rss.append(rss_mb(peer.proc.pid))
+            ms.append(peer.startup_ms)
+            peer.stop()
+        if ms:
+            out[name] = {"start_ms": statistics.median(ms), "start_ms_all": [round(m) for m in ms],
+                         "idle_rss_mb": statistics.median(rss)}
+    return out
 
 
-def sample_bodies(toml: Path) -> tuple[bytes, bytes]:
-    """The bytes fastmock sends for the two wrk requests, for nginx to send the same."""
-    peer = fastmock_peer("h11", toml)
+def sample_bodies() -> tuple[bytes, bytes]:
+    """The bytes fastmock sends for the chat and the 16-token stream, for nginx to send."""
+    peer = fastmock("fastmock", "--http", "h11")()
+    assert peer is not None
     peer.start()
     try:
         def post(body: dict[str, Any]) -> bytes:
@@ -196,221 +360,217 @@ def sample_bodies(toml: Path) -> tuple[bytes, bytes]:
                                          headers={"content-type": "application/json"})
             with urllib.request.urlopen(req) as r:
                 return bytes(r.read())
-        msgs = [{"role": "user", "content": "Hello, how are you?"}]
-        chat = post({"model": "gpt-4o-mini", "messages": msgs})
-        stream = post({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}],
-                       "stream": True, "max_tokens": 16})
-        return chat, stream
+        return (post({"model": "gpt-4o-mini",
+                      "messages": [{"role": "user", "content": "Hello, how are you?"}]}),
+                post({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}],
+                      "stream": True, "max_tokens": 16}))
     finally:
         peer.stop()
 
 
-def num(value: Any, digits: int = 2) -> str:
-    """A measured number, or a dash when the run produced none."""
-    if value is None or value != value:
-        return "—"
-    return f"{value:.{digits}f}"
-
-
-def ratio(value: float, ceiling: float) -> str:
-    return f"{value / ceiling:.2f}x" if ceiling else "—"
+TMP = Path(tempfile.mkdtemp(prefix="fastmock-bench-"))
+TOML = TMP / "fastmock.toml"
+BODIES: tuple[bytes, bytes] = (b"", b"")
 
 
 def main() -> None:
+    global BODIES
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    ap.add_argument("--seconds", type=float, default=3, help="length of each wrk round")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds per comparison")
     ap.add_argument("--conns", type=int, default=64, help="wrk connections")
     ap.add_argument("--stream-seconds", type=float, default=6.0)
-    ap.add_argument("--max-streams", type=int, default=8000)
-    ap.add_argument("--locust-seconds", type=int, default=20)
+    ap.add_argument("--max-streams", type=int, default=4000)
+    ap.add_argument("--starts", type=int, default=7, help="starts measured per server")
+    ap.add_argument("--only", help="comma-separated parts: throughput,streams,startup")
     args = ap.parse_args()
+    parts = set((args.only or "throughput,streams,startup").split(","))
     OUT.mkdir(exist_ok=True)
+    TOML.write_text(FASTMOCK_TOML)
     started = time.time()
-    tmp = Path(tempfile.mkdtemp(prefix="fastmock-bench-"))
-    toml = tmp / "fastmock.toml"
-    toml.write_text(FASTMOCK_TOML)
-    chat_body, stream_body = sample_bodies(toml)
-    peers = [nginx_peer(tmp, chat_body, stream_body), fastmock_peer("httptools", toml),
-             fastmock_peer("h11", toml), fastapi_peer()]
-    rows: dict[str, dict[str, Any]] = {}
-    for peer in peers:
-        print(f"== {peer.name}", flush=True)
-        peer.start()
-        try:
-            row: dict[str, Any] = {"startup_ms": peer.startup_ms, "idle_rss_mb": peer.idle_rss_mb}
-            row["chat"] = wrk(peer.base + peer.chat_path, "chat.lua", args.seconds, args.conns)
-            row["stream16"] = wrk(peer.base + peer.stream_path, "stream16.lua", args.seconds,
-                                  args.conns)
-            if peer.name.startswith("fastmock"):
-                row["stream_search"] = search(peer.port, "paced-20ms", args)
-                with urllib.request.urlopen(peer.base + "/stats") as r:
-                    row["server_stats"] = json.loads(r.read())
-            rows[peer.name] = row
-            print(json.dumps(row), flush=True)
-        finally:
-            peer.stop()
-    paced = fastapi_peer(itl_ms=20.0)
-    print("== FastAPI + uvicorn, 20 ms/token", flush=True)
-    paced.start()
-    try:
-        rows["FastAPI + uvicorn"]["stream_search"] = search(paced.port, "m", args)
-    finally:
-        paced.stop()
-    locust = run_locust(toml, args.locust_seconds)
-    elapsed = time.time() - started
-    write_results(rows, locust, args, elapsed)
-    shutil.rmtree(tmp, ignore_errors=True)
-    print(f"wrote {BENCH / 'RESULTS.md'} in {elapsed:.0f}s")
+    BODIES = sample_bodies()
+    record: dict[str, Any] = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                              "command": "make bench", "args": vars(args),
+                              "prototype": PROTOTYPE.is_dir(), "machine": machine()}
+    if "throughput" in parts:
+        print("== throughput (wrk, alternating rounds)", flush=True)
+        record["throughput"] = {s.key: {"title": s.title, "entries": compare(s, args)}
+                                for s in scenarios()}
+    if "streams" in parts:
+        print("== streams at 20 ms per token", flush=True)
+        record["streams"] = stream_runs(args)
+    if "startup" in parts:
+        print("== start and idle memory", flush=True)
+        record["startup"] = startups(args.starts)
+    record["seconds"] = round(time.time() - started)
+    runs = json.loads(RUNS.read_text()) if RUNS.exists() else []
+    runs.append(record)
+    RUNS.write_text(json.dumps(runs, indent=1) + "\n")
+    write_results(runs)
+    shutil.rmtree(TMP, ignore_errors=True)
+    print(f"wrote {BENCH / 'RESULTS.md'} in {record['seconds']} s")
 
 
-def search(port: int, model: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Streams at 20 ms/token: 1000 first, then up by 250 while ITL p1 and p99 stay within
-    20 +- 2 ms, or down by halves until they do. The first result is always the 1000 run."""
-    tried = []
-    n = 1000
-    up = None
-    while 100 <= n <= args.max_streams:
-        result = streams(port, n, args.stream_seconds, model)
-        tried.append(result)
-        ok = holds(result)
-        print(f"   {n} streams: ITL p1 {result['itl_ms_p1']} p99 {result['itl_ms_p99']} ms, "
-              f"errors {result['errors']}: {'holds' if ok else 'does not hold'}", flush=True)
-        if up is None:
-            up = ok
-        if ok != up:
-            break
-        n = n + 250 if up else n // 2
-    return tried
-
-
-def held(tried: list[dict[str, Any]]) -> int:
-    """The largest number of streams that held, or 0."""
-    return max((r["streams"] for r in tried if holds(r)), default=0)
-
-
-def run_locust(toml: Path, seconds: int) -> dict[str, Any]:
-    """A short headless Locust run of the mixed user against fastmock (httptools)."""
-    peer = fastmock_peer("httptools", toml)
-    peer.start()
-    prefix = OUT / "locust"
-    try:
-        run([*LOAD_CORE, PY, "-m", "locust", "-f", str(BENCH / "locustfile.py"), "--headless",
-                         "-u", "50", "-r", "50", "-t", f"{seconds}s", "--host", peer.base,
-                         "--csv", str(prefix), "--html", str(OUT / "locust.html"),
-                         "--only-summary", "MixedUser"], timeout=seconds + 120)
-    finally:
-        peer.stop()
-    rows = {}
-    with open(f"{prefix}_stats.csv") as fh:
-        header = fh.readline().strip().split(",")
-        for line in fh:
-            values = line.strip().split(",")
-            rec = dict(zip(header, values, strict=False))
-            rows[f"{rec['Type']} {rec['Name']}".strip()] = rec
-    return rows
-
-
-def write_results(rows: dict[str, dict[str, Any]], locust: dict[str, Any],
-                  args: argparse.Namespace, elapsed: float) -> None:
-    ceiling = rows["nginx (ceiling)"]
+def machine() -> str:
     cpu = "unknown CPU"
     try:
-        cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text()).group(1)  # type: ignore[union-attr]
+        cpu = re.search(r"model name\s*:\s*(.*)",  # type: ignore[union-attr]
+                        Path("/proc/cpuinfo").read_text()).group(1)
     except (OSError, AttributeError):
         pass
+    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}")
+
+
+# -- RESULTS.md --------------------------------------------------------------------------------
+
+def _rps(run: dict[str, Any], scenario: str, label: str) -> float | None:
+    try:
+        return float(run["throughput"][scenario]["entries"][label]["rps"])
+    except KeyError:
+        return None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _p99_1000(run: dict[str, Any], who: str) -> float | None:
+    s = run.get("streams", {}).get(who)
+    if isinstance(s, list):
+        s = next((r for r in s if r["streams"] == 1000), None)
+    return None if not s else float(s["itl_ms_p99"])
+
+
+def _held(run: dict[str, Any]) -> float | None:
+    tried = run.get("streams", {}).get("fastmock")
+    if not tried:
+        return None
+    return float(max((r["streams"] for r in tried if holds(r)), default=0))
+
+
+def _startup(run: dict[str, Any], who: str, key: str) -> float | None:
+    got = run.get("startup", {}).get(who, {}).get(key)
+    return None if got is None else float(got)
+
+
+#: (what, target text, how to read it from a run, the test it must pass)
+TARGETS: list[tuple[str, str, Callable[[dict[str, Any]], float | None],
+                    Callable[[float, dict[str, Any]], bool], str]] = [
+    ("non-stream chat, httptools", ">= 0.9x prototype",
+     lambda r: _ratio(_rps(r, "chat", "fastmock"), _rps(r, "chat", "prototype")),
+     lambda v, r: v >= 0.9, "{:.2f}x"),
+    ("non-stream chat, h11", ">= 0.9x prototype",
+     lambda r: _ratio(_rps(r, "chat_h11", "fastmock"), _rps(r, "chat_h11", "prototype")),
+     lambda v, r: v >= 0.9, "{:.2f}x"),
+    ("zero-delay 16-token stream", ">= 0.9x prototype",
+     lambda r: _ratio(_rps(r, "stream16", "fastmock"), _rps(r, "stream16", "prototype")),
+     lambda v, r: v >= 0.9, "{:.2f}x"),
+    ("a new prompt per request", ">= 0.6x prototype",
+     lambda r: _ratio(_rps(r, "varied", "fastmock"), _rps(r, "varied", "prototype")),
+     lambda v, r: v >= 0.6, "{:.2f}x"),
+    ("embeddings (base64)", ">= 0.5x own chat",
+     lambda r: _ratio(_rps(r, "routes", "embeddings"), _rps(r, "routes", "chat")),
+     lambda v, r: v >= 0.5, "{:.2f}x"),
+    ("Responses stream, zero delay", ">= 0.5x own chat",
+     lambda r: _ratio(_rps(r, "routes", "responses stream"), _rps(r, "routes", "chat")),
+     lambda v, r: v >= 0.5, "{:.2f}x"),
+    ("completions", ">= 0.5x own chat",
+     lambda r: _ratio(_rps(r, "routes", "completions"), _rps(r, "routes", "chat")),
+     lambda v, r: v >= 0.5, "{:.2f}x"),
+    ("20 API keys", "<= 5% slower",
+     lambda r: _ratio(_rps(r, "keys", "20 keys"), _rps(r, "keys", "no keys")),
+     lambda v, r: v >= 0.95, "{:.3f}x"),
+    ("1000 streams @ 20 ms, ITL p99", "<= 22 ms, or <= prototype's",
+     lambda r: _p99_1000(r, "fastmock"),
+     lambda v, r: v <= 22.0 or v <= (_p99_1000(r, "prototype") or 0.0), "{:.1f} ms"),
+    ("streams held (p1, p99 within 2 ms)", "(reported)", _held, lambda v, r: True, "{:,.0f}"),
+    ("start to first answer", "<= 100 ms",
+     lambda r: _startup(r, "fastmock", "start_ms"), lambda v, r: v <= 100.0, "{:.0f} ms"),
+    ("idle RSS", "<= 25 MB",
+     lambda r: _startup(r, "fastmock", "idle_rss_mb"), lambda v, r: v <= 25.0, "{:.1f} MB"),
+]
+
+
+def write_results(runs: list[dict[str, Any]]) -> None:
+    last = runs[-3:]
+    run = runs[-1]
     lines = [
         "# Benchmark results",
         "",
-        "Generated by `make bench` (`python bench/run.py`) on "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {elapsed:.0f} s. "
-        f"Machine: {os.cpu_count()} cores ({cpu}), Python "
-        f"{platform.python_version()}, {platform.system()} {platform.release()}.",
-        "Each server under test runs on core 0 (`taskset -c 0`), the load generator on core 1. "
-        "Ratios are to nginx measured in the same run.",
+        f"Written by `make bench` (`python bench/run.py`) on {run['when']} in {run['seconds']} s "
+        f"on {run['machine']}. Server on core 0, wrk on core 1; every comparison alternates "
+        f"its servers over {run['args']['rounds']} rounds of {run['args']['seconds']:g} s and "
+        "keeps each one's median; ratios are within one comparison. All runs are in "
+        "bench/runs.json.",
         "",
-        "| Server | chat req/s | vs nginx | chat p99 ms | vs nginx | 16-token stream req/s | "
-        "vs nginx | streams held @20 ms | ITL p99 error @1000 streams, ms | idle RSS MB | "
-        "vs nginx | start to first answer ms | vs nginx |",
-        "| --- |" + " ---: |" * 12,
+        f"## Targets over the last {len(last)} runs",
+        "",
+        "| | target | " + " | ".join(r["when"] for r in last) + " | min-max | met |",
+        "| --- | --- |" + " ---: |" * len(last) + " ---: | ---: |",
     ]
-    for name, row in rows.items():
-        tried = row.get("stream_search")
-        streams_held = f"{held(tried):,}" if tried else "n/a (cannot pace)"
-        error = num(tried[0]["itl_abs_error_ms_p99"]) if tried else "n/a"
-        chat, top = row["chat"], ceiling["chat"]
-        lines.append(
-            f"| {name} | {chat['rps']:,.0f} | {ratio(chat['rps'], top['rps'])}"
-            f" | {chat['p99_ms']:.2f} | {ratio(chat['p99_ms'], top['p99_ms'])}"
-            f" | {row['stream16']['rps']:,.0f} | "
-            f"{ratio(row['stream16']['rps'], ceiling['stream16']['rps'])} | {streams_held} | "
-            f"{error} | {row['idle_rss_mb']:.1f} | "
-            f"{ratio(row['idle_rss_mb'], ceiling['idle_rss_mb'])} | "
-            f"{row['startup_ms']:.0f} | {ratio(row['startup_ms'], ceiling['startup_ms'])} |")
-    lines += [
-        "",
-        "\"Streams held\": the largest number of concurrent streams (50 tokens at 20 ms, run back "
-        f"to back for {args.stream_seconds:g} s after a 1.5 s ramp) whose inter-token latency "
-        "p1 and p99 both stay within 2 ms of 20 ms; 1000 is tried first, then 250 more at a "
-        "time, or half as many until it holds (0: not even the smallest tried). \"ITL p99 "
-        "error\" is the p99 of |gap - 20 ms| at 1000 streams. nginx cannot pace a stream.",
-        "",
-        "## Every stream run",
-        "",
-        "| server | streams | completed | errors | ITL p1 | p50 | p99 | max | TTFT p99 | "
-        "client lag p99 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    fm = rows["fastmock httptools"]
-    for r in [dict(r, server=name) for name, row in rows.items()
-              for r in row.get("stream_search", [])]:
-        lines.append(f"| {r['server']} | {r['streams']} | {r['completed_streams']} | "
-                     f"{r['errors']} | "
-                     f"{num(r['itl_ms_p1'])} | {num(r['itl_ms_p50'])} | {num(r['itl_ms_p99'])} | "
-                     f"{num(r['itl_ms_max'])} | {num(r['ttft_ms_p99'])} | "
-                     f"{num(r['client_lag_ms_p99'])} |")
-    pacing = fm["server_stats"]["pacing"]
-    lines += [
-        "",
-        f"fastmock's own count over all its runs (GET /stats): {pacing['steps_sent']:,} steps "
-        f"sent, {pacing['late_over_1ms']:,} later than 1 ms, {pacing['late_over_10ms']:,} "
-        f"later than 10 ms, worst {pacing['worst_late_ms']} ms.",
-        "",
-        "## Locust (mixed user: non-streaming and streaming chat), fastmock httptools",
-        "",
-        "| entry | requests | failures | median ms | p99 ms |",
-        "| --- | ---: | ---: | ---: | ---: |",
-    ]
-    for name, rec in locust.items():
-        median = float(rec.get("Median Response Time") or "nan")
-        lines.append(f"| {name} | {rec.get('Request Count')} | {rec.get('Failure Count')} | "
-                     f"{num(median, 1)} | {rec.get('99%')} |")
-    lines += [
-        "",
-        "Locust's TTFT, ITL and tokens/s entries are timings it measured in the stream (its "
-        "'response time' column holds the value; tokens/s is stored as that number).",
-        "",
-        "## Commands",
-        "",
-        "```sh",
-        "make bench                     # all of the above, this file",
-        f"python bench/run.py --seconds {args.seconds} --conns {args.conns} "
-        f"--stream-seconds {args.stream_seconds:g}",
-        f"taskset -c 1 wrk -t1 -c{args.conns} -d{args.seconds}s --latency -s bench/wrk/chat.lua "
-        "http://127.0.0.1:PORT/v1/chat/completions",
-        f"taskset -c 1 wrk -t1 -c{args.conns} -d{args.seconds}s --latency "
-        "-s bench/wrk/stream16.lua http://127.0.0.1:PORT/v1/chat/completions  # nginx: /stream16",
-        "taskset -c 1 python bench/stream_client.py --port PORT --streams 1000 --tokens 50 "
-        "--model paced-20ms",
-        "make bench-locust              # the Locust suite alone, reports in bench/out/",
-        "```",
-        "",
-    ]
+    for what, target, read, test, fmt in TARGETS:
+        values = [read(r) for r in last]
+        shown = [fmt.format(v) if v is not None else "—" for v in values]
+        got = [v for v in values if v is not None]
+        span = f"{fmt.format(min(got))} - {fmt.format(max(got))}" if got else "—"
+        met = sum(1 for v, r in zip(values, last, strict=True) if v is not None and test(v, r))
+        lines.append(f"| {what} | {target} | " + " | ".join(shown)
+                     + f" | {span} | {met} of {len(got)} |")
+    lines += ["", f"## The latest run ({run['when']})", ""]
+    for scenario in run.get("throughput", {}).values():
+        entries = scenario["entries"]
+        ref = entries.get("prototype", entries.get("chat", entries.get("no keys", {})))
+        ceiling = entries.get("nginx")
+        lines += [f"**{scenario['title']}**", "",
+                  "| server | req/s (median) | rounds | p99 ms | vs nginx | vs first non-nginx |",
+                  "| --- | ---: | --- | ---: | ---: | ---: |"]
+        for label, e in entries.items():
+            vs_nginx = f"{e['rps'] / ceiling['rps']:.2f}x" if ceiling else "—"
+            vs_ref = f"{e['rps'] / ref['rps']:.2f}x" if ref and label != "nginx" else "—"
+            errors = f" ({e['errors']:.0f} errors)" if e["errors"] else ""
+            lines.append(f"| {label} | {e['rps']:,.0f}{errors} | "
+                         f"{', '.join(f'{x:,}' for x in e['rounds'])} | {e['p99_ms']:.2f} | "
+                         f"{vs_nginx} | {vs_ref} |")
+        lines.append("")
+    if "streams" in run:
+        lines += ["**Streams at 20 ms per token, 50 tokens each** (bench/stream_client.py: TTFT "
+                  "and ITL as a client reads them; its own loop lag shows when the client, not "
+                  "the server, is late)", "",
+                  "| server | streams | completed | errors | ITL p1 | p50 | p99 | max | "
+                  "TTFT p99 | client lag p99 | held |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        rows = ([("prototype", run["streams"]["prototype"])] if "prototype" in run["streams"]
+                else []) + [("fastmock", r) for r in run["streams"]["fastmock"]]
+        for who, r in rows:
+            lines.append(f"| {who} | {r['streams']} | {r['completed_streams']} | {r['errors']} | "
+                         f"{r['itl_ms_p1']} | {r['itl_ms_p50']} | {r['itl_ms_p99']} | "
+                         f"{r['itl_ms_max']} | {r['ttft_ms_p99']} | {r['client_lag_ms_p99']} | "
+                         f"{'yes' if holds(r) else 'no'} |")
+        lines.append("")
+    if "startup" in run:
+        lines += ["**Start to first answered /health, and idle RSS** (median of "
+                  f"{run['args']['starts']} starts)", "",
+                  "| server | start ms | all starts | idle RSS MB |", "| --- | ---: | --- | ---: |"]
+        for who, s in run["startup"].items():
+            lines.append(f"| {who} | {s['start_ms']:.0f} | {', '.join(map(str, s['start_ms_all']))}"
+                         f" | {s['idle_rss_mb']:.1f} |")
+        lines.append("")
+    lines += ["## Commands", "", "```sh",
+              "make bench                                  # all of the above; adds to "
+              "bench/runs.json",
+              "python bench/run.py --only throughput --rounds 5 --seconds 3",
+              "taskset -c 1 wrk -t1 -c64 -d3s --latency -s bench/wrk/chat.lua "
+              "http://127.0.0.1:PORT/v1/chat/completions",
+              "taskset -c 1 python bench/stream_client.py --port PORT --streams 1000 --tokens 50 "
+              "--model paced-20ms",
+              "make profile                                # a flame graph in bench/out/", "```",
+              ""]
     path = BENCH / "RESULTS.md"
     analysis = ""
     if path.exists() and ANALYSIS_MARK in path.read_text():
         analysis = path.read_text().split(ANALYSIS_MARK, 1)[1]
     path.write_text("\n".join(lines) + "\n" + ANALYSIS_MARK + (analysis or "\n"))
-    (OUT / "results.json").write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

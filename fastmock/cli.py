@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -17,7 +18,11 @@ def parser() -> argparse.ArgumentParser:
         description="A fast mock of the OpenAI API. Every option is also an environment "
                     "variable (FASTMOCK_<NAME>) and a TOML key (<name>); "
                     "precedence: flag > environment > file > default.",
-        argument_default=argparse.SUPPRESS)
+        argument_default=argparse.SUPPRESS,
+        # A width given spares argparse importing shutil (and its compressors) to ask the
+        # terminal, at every start: a few milliseconds.
+        formatter_class=lambda prog: argparse.HelpFormatter(
+            prog, width=min(120, int(os.environ.get("COLUMNS", "100"))) - 2))
     p.add_argument("--config", metavar="PATH", help="TOML file with options and "
                    "[models.\"<id>\"] tables (env FASTMOCK_CONFIG)")
     p.add_argument("--version", action="version", version=f"fastmock {__version__}")

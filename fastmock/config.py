@@ -8,10 +8,8 @@ override the global content and pacing options for that model only.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 Mode = Literal["canned", "echo", "lorem"]
@@ -38,20 +36,29 @@ class ConfigError(ValueError):
     """A configuration value is wrong; the message is one line, fit for a user."""
 
 
-@dataclass(frozen=True, slots=True)
+# Plain slotted classes, here and in every module a server imports, not dataclasses: creating
+# a dataclass costs about half a millisecond (it writes and compiles its methods), and
+# seventeen of them cost every start 8 ms (measured: python -X importtime, bench/startup).
 class Option:
     """One option: its TOML key, value type, default, and limits."""
 
-    name: str
-    type: type
-    default: Any
-    help: str
-    choices: tuple[str, ...] = ()
-    minimum: float | None = None
-    maximum: float | None = None
-    per_model: bool = False
-    #: A list option's flag is singular and repeatable (``--api-key A --api-key B``).
-    flag_name: str = ""
+    __slots__ = ("name", "type", "default", "help", "choices", "minimum", "maximum",
+                 "per_model", "flag_name")
+
+    def __init__(self, name: str, type_: type, default: Any, help: str,
+                 choices: tuple[str, ...] = (), minimum: float | None = None,
+                 maximum: float | None = None, per_model: bool = False,
+                 flag_name: str = "") -> None:
+        self.name = name
+        self.type = type_
+        self.default = default
+        self.help = help
+        self.choices = choices
+        self.minimum = minimum
+        self.maximum = maximum
+        self.per_model = per_model
+        #: A list option's flag is singular and repeatable (``--api-key A --api-key B``).
+        self.flag_name = flag_name
 
     @property
     def flag(self) -> str:
@@ -133,15 +140,33 @@ OPTION_BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 PER_MODEL_OPTIONS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.per_model)
 
 
-@dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """A served model: its identity and the settings that differ from the global ones."""
+    """A served model: its identity and the settings that differ from the global ones.
+    Never changed once built (``replace`` makes a changed copy)."""
 
-    id: str
-    kind: Kind = "chat"
-    owned_by: str = "fastmock"
-    created: int = 1_700_000_000
-    overrides: Mapping[str, Any] = field(default_factory=dict)
+    __slots__ = ("id", "kind", "owned_by", "created", "overrides")
+
+    def __init__(self, id: str, kind: Kind = "chat", owned_by: str = "fastmock",
+                 created: int = 1_700_000_000, overrides: Mapping[str, Any] | None = None) -> None:
+        self.id = id
+        self.kind = kind
+        self.owned_by = owned_by
+        self.created = created
+        self.overrides: Mapping[str, Any] = overrides if overrides is not None else {}
+
+    def replace(self, **changes: Any) -> ModelSpec:
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        return ModelSpec(**{**fields, **changes})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ModelSpec) and all(
+            getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"ModelSpec({self.id!r}, kind={self.kind!r})"
 
 
 #: Built-in models, listed by GET /v1/models. Any other name is accepted too unless
@@ -162,42 +187,56 @@ PRESET_MODELS: tuple[ModelSpec, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
 class Config:
-    """Every setting of one server run. Built once by :func:`load`; never mutated."""
+    """Every setting of one server run, one attribute per option (see OPTIONS), plus the
+    served models. Built once by :func:`load`; never changed after (``replace`` copies)."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    mode: Mode = "canned"
-    response_text: str = DEFAULT_RESPONSE_TEXT
-    lorem_tokens: int = 128
-    ttft_ms: float = 0.0
-    itl_ms: float = 0.0
-    itl_jitter_ms: float = 0.0
-    itl_jitter_dist: Jitter = "normal"
-    tokens_per_chunk: int = 1
-    reasoning_style: ReasoningStyle = "reasoning_content"
-    reasoning_text: str = DEFAULT_REASONING_TEXT
-    tool_call_probability: float = 0.0
-    embedding_dimensions: int = 1536
-    max_stored_responses: int = 1_000
-    delay_nonstream: bool = True
-    http: HttpImpl = "auto"
-    stats_interval_s: float = 10.0
-    strict_models: bool = False
-    api_keys: tuple[str, ...] = ()
-    admin_key: str = ""
-    state_file: str = ""
-    max_connections: int = 10_000
-    request_timeout_s: float = 30.0
-    keepalive_timeout_s: float = 75.0
-    max_headers: int = 100
-    max_body_bytes: int = 16 * MiB
-    max_header_bytes: int = 32 * 1024
-    shutdown_grace_s: float = 10.0
-    log_level: LogLevel = "info"
-    models: tuple[ModelSpec, ...] = PRESET_MODELS
-    config_file: str | None = None
+    __slots__ = (*(o.name for o in OPTIONS), "models", "config_file")
+
+    host: str
+    port: int
+    mode: Mode
+    response_text: str
+    lorem_tokens: int
+    ttft_ms: float
+    itl_ms: float
+    itl_jitter_ms: float
+    itl_jitter_dist: Jitter
+    tokens_per_chunk: int
+    reasoning_style: ReasoningStyle
+    reasoning_text: str
+    tool_call_probability: float
+    embedding_dimensions: int
+    max_stored_responses: int
+    delay_nonstream: bool
+    http: HttpImpl
+    stats_interval_s: float
+    strict_models: bool
+    api_keys: tuple[str, ...]
+    admin_key: str
+    state_file: str
+    max_connections: int
+    request_timeout_s: float
+    keepalive_timeout_s: float
+    max_headers: int
+    max_body_bytes: int
+    max_header_bytes: int
+    shutdown_grace_s: float
+    log_level: LogLevel
+    models: tuple[ModelSpec, ...]
+    config_file: str | None
+
+    def __init__(self, **values: Any) -> None:
+        """Every option at its default unless given; ``models`` and ``config_file`` too."""
+        for opt in OPTIONS:
+            setattr(self, opt.name, values.pop(opt.name, opt.default))
+        self.models = values.pop("models", PRESET_MODELS)
+        self.config_file = values.pop("config_file", None)
+        if values:
+            raise TypeError(f"unknown settings: {', '.join(sorted(values))}")
+
+    def replace(self, **changes: Any) -> Config:
+        return Config(**{**{name: getattr(self, name) for name in self.__slots__}, **changes})
 
     def model_setting(self, spec: ModelSpec | None, name: str) -> Any:
         """The value of a per-model option for ``spec``: its override, else the global value."""
@@ -339,7 +378,7 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None,
     for name, value in flags.items():
         opt = OPTION_BY_NAME[name]
         values[name] = _coerce(opt, value, opt.flag)
-    config = dataclasses.replace(Config(), **values, models=models, config_file=path)
+    config = Config(**values, models=models, config_file=path)
     for spec in (None, *config.models):
         check_model(config, spec)
     return config

@@ -7,23 +7,27 @@ must present one as ``Authorization: Bearer <key>``, ``api-key: <key>`` (Azure c
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from .reply import Header
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .reply import Header
 
 
-@dataclass(frozen=True, slots=True)
 class KeyEntry:
-    name: str
-    digest: bytes
-    prefix: str        # enough of the key to recognise it, never enough to use it
-    created: int
-    source: str        # "config" (flags, environment, file) or "admin" (created at run time)
+    """A key as it is kept: never the key itself. Never changed once built."""
+
+    __slots__ = ("name", "digest", "prefix", "created", "source")
+
+    def __init__(self, name: str, digest: bytes, prefix: str, created: int,
+                 source: str) -> None:
+        self.name = name
+        self.digest = digest
+        self.prefix = prefix    # enough of the key to recognise it, never enough to use it
+        self.created = created
+        self.source = source    # "config" (flags, environment, file) or "admin" (at run time)
 
     def public(self) -> dict[str, Any]:
         return {"name": self.name, "key_prefix": self.prefix, "created": self.created,
@@ -35,6 +39,8 @@ class KeyEntry:
 
 
 def digest(key: bytes) -> bytes:
+    import hashlib  # only once keys exist (hashlib, hmac and secrets cost a start ~4 ms)
+
     return hashlib.sha256(key).digest()
 
 
@@ -95,6 +101,8 @@ class KeyRing:
 
     def create(self, name: str) -> tuple[str, KeyEntry]:
         """A new ``sk-mock-...`` key (shown to its creator once) and its entry."""
+        import secrets
+
         key = "sk-mock-" + secrets.token_hex(24)
         return key, self.add(key, name, "admin")
 
@@ -131,6 +139,8 @@ class KeyRing:
         """Whether ``key`` is one of ours; every digest is compared, in constant time each."""
         if key is None:
             return False
+        import hmac
+
         wanted = digest(key)
         found = False
         for known in self._entries:

@@ -15,11 +15,9 @@ Everything about *what* goes out and *when* lives here:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import time
 from collections import deque
-from typing import cast
 
 from .frames import CLOCK, ID_MARK, IDS, error_reply, whole_response
 from .ready import DELAYED, NOW, READY_LIMIT, READY_MAX_BODY, Ready
@@ -64,6 +62,10 @@ def is_loopback(peer: object) -> bool:
     """Whether a peername (``(host, port, ...)``) is a loopback address (IPv4, IPv6, mapped)."""
     if not isinstance(peer, tuple) or not peer:
         return False
+    if peer[0] in ("127.0.0.1", "::1"):
+        return True
+    import ipaddress  # for other addresses only (it costs a server start ~2 ms)
+
     try:
         address = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
     except ValueError:
@@ -110,9 +112,9 @@ class BaseProtocol(asyncio.Protocol):
 
     # -- transport callbacks -------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_made(self, base: asyncio.BaseTransport) -> None:
         """A client connected: set explicit write-buffer limits and register for shutdown."""
-        transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        transport: asyncio.Transport = base  # type: ignore[assignment]  # uvloop's: no subclass
         config = self.app.config
         if len(self.connections.open) >= config.max_connections:
             # Over the limit: say so at once (never a hang), then close.

@@ -2,37 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Protocol
+
+    class Pace(Protocol):
+        """When the steps of a reply are due: a model's profile (see ``state.Profile``)."""
+
+        @property
+        def paced(self) -> bool: ...
+
+        def plan(self, steps: list[bytes]) -> Plan: ...
+
+        def delay(self, steps: int) -> float: ...
 
 Header = tuple[bytes, bytes]
 
 
-class Pace(Protocol):
-    """When the steps of a reply are due: a model's profile (see ``state.Profile``)."""
-
-    @property
-    def paced(self) -> bool: ...
-
-    def plan(self, steps: list[bytes]) -> Plan: ...
-
-    def delay(self, steps: int) -> float: ...
-
-
-@dataclass(frozen=True, slots=True)
 class Prompt:
     """A reply that depends on the text of the request's last message only through its token
     count: the same reply (its usage apart) answers that request with any other text there.
     Load tests vary exactly that text (see ``ready.Shapes``)."""
 
-    text: str            #: the last message's text
-    others: int          #: prompt tokens besides it
-    completion: int      #: completion tokens (``total_tokens`` is prompt + completion)
-    usage: bool          #: the reply's bytes carry the usage numbers (a stream may not)
+    __slots__ = ("text", "others", "completion", "usage")
+
+    def __init__(self, text: str, others: int, completion: int, usage: bool) -> None:
+        self.text = text                #: the last message's text
+        self.others = others            #: prompt tokens besides it
+        self.completion = completion    #: completion tokens (total = prompt + completion)
+        self.usage = usage              #: the reply's bytes carry the usage (a stream may not)
 
 
-@dataclass(slots=True, repr=False, eq=False)
 class Reply:
     """A response: status, precomputed headers, and a whole body or the steps of a stream.
 
@@ -41,35 +43,46 @@ class Reply:
     again with another id (see ``ready``); a direct caller gets a real id.
     """
 
-    status: int
-    headers: tuple[Header, ...]
-    body: bytes = b""
-    #: An SSE stream: its steps, paced by ``pace`` (the first one after the time to first
-    #: token, the rest a pause apart).
-    steps: list[bytes] | None = None
-    #: The model whose timing the reply follows; a whole body waits as long as ``wait_steps``
-    #: stream steps would take (when the model delays non-streaming replies).
-    pace: Pace | None = None
-    wait_steps: int = 0
-    #: Run with the real id once the reply is sent (the Responses API stores its object).
-    after: Callable[[bytes], None] | None = None
-    #: The same request always gets these bytes (but for the id and the clock), so they may be
-    #: kept and replayed; false for replies that vary (random choices) or have side effects.
-    cacheable: bool = False
-    #: Set when the reply would be the same for another text of the last message.
-    prompt: Prompt | None = None
+    __slots__ = ("status", "headers", "body", "steps", "pace", "wait_steps", "after",
+                 "cacheable", "prompt")
+
+    def __init__(self, status: int, headers: tuple[Header, ...], body: bytes = b"",
+                 steps: list[bytes] | None = None, pace: Pace | None = None,
+                 wait_steps: int = 0, after: Callable[[bytes], None] | None = None,
+                 cacheable: bool = False, prompt: Prompt | None = None) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        #: An SSE stream: its steps, paced by ``pace`` (the first one after the time to first
+        #: token, the rest a pause apart).
+        self.steps = steps
+        #: The model whose timing the reply follows; a whole body waits as long as
+        #: ``wait_steps`` stream steps would take (when the model delays whole replies).
+        self.pace = pace
+        self.wait_steps = wait_steps
+        #: Run with the real id once the reply is sent (the Responses API stores its object).
+        self.after = after
+        #: The same request always gets these bytes (but for the id and the clock), so they
+        #: may be kept and replayed; false for replies that vary (random choices) or have
+        #: side effects.
+        self.cacheable = cacheable
+        #: Set when the reply would be the same for another text of the last message.
+        self.prompt = prompt
 
 
-@dataclass(slots=True, repr=False, eq=False)
 class Plan:
     """Paced steps, framed for the wire: ``steps[k]`` is due ``ttft + k * itl`` seconds after
     the request ended (or ``offsets[k]`` with jitter)."""
 
-    steps: list[bytes]
-    ttft: float
-    itl: float
-    #: With jitter: the offset of every step, drawn once when the reply is planned.
-    offsets: list[float] | None = None
+    __slots__ = ("steps", "ttft", "itl", "offsets")
+
+    def __init__(self, steps: list[bytes], ttft: float, itl: float,
+                 offsets: list[float] | None = None) -> None:
+        self.steps = steps
+        self.ttft = ttft
+        self.itl = itl
+        #: With jitter: the offset of every step, drawn once when the reply is planned.
+        self.offsets = offsets
 
     def due(self, k: int) -> float:
         """Offset of step ``k`` from the start, in seconds (absolute, so errors never add up)."""

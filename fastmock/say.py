@@ -8,38 +8,49 @@ that one is marked ``volatile`` so that it is not memoized.
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import orjson
 
 from . import content, schema, tokens
 from .errors import invalid
-from .state import Profile
+
+if TYPE_CHECKING:
+    import random
+    from typing import Any
+
+    from .state import Profile
 
 ReasoningStyle = str  # "reasoning_content" | "reasoning" | "think_tags"
 
 
-@dataclass(frozen=True, slots=True)
 class ToolCall:
-    name: str
-    arguments: str          # JSON text
-    pieces: tuple[str, ...]  # the arguments split into tokens, for streaming
+    __slots__ = ("name", "arguments", "pieces")
+
+    def __init__(self, name: str, arguments: str, pieces: tuple[str, ...]) -> None:
+        self.name = name
+        self.arguments = arguments      # JSON text
+        self.pieces = pieces            # the arguments split into tokens, for streaming
 
 
-@dataclass(frozen=True, slots=True)
 class Said:
     """The model's reply, in tokens, before any wire format."""
 
-    reasoning: tuple[str, ...]
-    answer: tuple[str, ...]
-    tool: ToolCall | None
-    finish: str                       # "stop" | "length" | "tool_calls"
-    style: ReasoningStyle
-    reasoning_tokens: int             # counted in usage even when folded into <think> tags
-    volatile: bool = False
-    key: tuple[Any, ...] = field(default=())
+    __slots__ = ("reasoning", "answer", "tool", "finish", "style", "reasoning_tokens",
+                 "volatile", "key")
+
+    def __init__(self, reasoning: tuple[str, ...], answer: tuple[str, ...],
+                 tool: ToolCall | None, finish: str, style: ReasoningStyle,
+                 reasoning_tokens: int, volatile: bool = False,
+                 key: tuple[Any, ...] = ()) -> None:
+        self.reasoning = reasoning
+        self.answer = answer
+        self.tool = tool
+        self.finish = finish                      # "stop" | "length" | "tool_calls"
+        self.style = style
+        self.reasoning_tokens = reasoning_tokens  # counted even when folded into <think> tags
+        self.volatile = volatile
+        self.key = key
 
     @property
     def completion_tokens(self) -> int:
@@ -53,18 +64,24 @@ class Said:
         return "".join(self.answer)
 
 
-@dataclass(slots=True, repr=False, eq=False)
 class Ask:
     """What a request asks for, already validated by its route."""
 
-    echo_text: str = ""
-    seed: int | None = None
-    limit: int | None = None
-    stop: tuple[str, ...] = ()
-    tools: list[dict[str, Any]] | None = None      # [{"name", "parameters"}] normalised
-    tool_choice: Any = None                        # "none" | "auto" | "required" | name
-    followup: bool = False                         # the last input is a tool's result
-    response_format: dict[str, Any] | None = None  # {"type": ..., "schema": ...}
+    __slots__ = ("echo_text", "seed", "limit", "stop", "tools", "tool_choice", "followup",
+                 "response_format")
+
+    def __init__(self, echo_text: str = "", seed: int | None = None, limit: int | None = None,
+                 stop: tuple[str, ...] = (), tools: list[dict[str, Any]] | None = None,
+                 tool_choice: Any = None, followup: bool = False,
+                 response_format: dict[str, Any] | None = None) -> None:
+        self.echo_text = echo_text
+        self.seed = seed
+        self.limit = limit
+        self.stop = stop
+        self.tools = tools                      # [{"name", "parameters"}] normalised
+        self.tool_choice = tool_choice          # "none" | "auto" | "required" | a name
+        self.followup = followup                # the last input is a tool's result
+        self.response_format = response_format  # {"type": ..., "schema": ...}
 
 
 #: What a request with no options asks for (it says nothing but its messages), as a last
@@ -108,6 +125,8 @@ def want_seed(body: dict[str, Any]) -> int | None:
 
 
 def _rng(seed: int | None, salt: str) -> random.Random:
+    import random  # only for seeded or random choices (it costs a server start ~2 ms)
+
     return random.Random(f"{seed}\0{salt}")
 
 
@@ -132,6 +151,8 @@ def _choose_tool(ask: Ask, profile: Profile) -> tuple[dict[str, Any] | None, boo
         return tools[0], False
     if ask.seed is not None:
         return (tools[0] if _rng(ask.seed, "auto").random() < p else None), False
+    import random
+
     return (tools[0] if random.random() < p else None), True
 
 

@@ -17,32 +17,35 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 from .reply import Plan
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Protocol
+
+    class Writer(Protocol):
+        def write(self, data: bytes) -> None: ...
+
+    class Sink(Protocol):
+        """What the scheduler writes to: the protocol of one connection (and its transport)."""
+
+        @property
+        def writing_paused(self) -> bool: ...
+
+        @property
+        def transport(self) -> Writer | None: ...
+
+        def finished(self, stream: Stream) -> None: ...
+
+    TimerFactory = Callable[[float, Callable[[], None]], Any]
 
 #: Steps due this close to now go out in this wake-up (uvloop's timer granularity is 1 ms).
 EARLY = 0.0005
 #: Slots per second: a slot spans EARLY, so a slot wholly within now + EARLY holds only steps
 #: that may go out now, and none goes out late by design.
 SLOTS = round(1 / EARLY)
-
-
-class Writer(Protocol):
-    def write(self, data: bytes) -> None: ...
-
-
-class Sink(Protocol):
-    """What the scheduler writes to: the protocol of one connection (and its transport)."""
-
-    @property
-    def writing_paused(self) -> bool: ...
-
-    @property
-    def transport(self) -> Writer | None: ...
-
-    def finished(self, stream: Stream) -> None: ...
 
 
 class Stream:
@@ -106,8 +109,6 @@ class Stats:
                 f"{self.late_1ms} late >1ms, {self.late_10ms} late >10ms, "
                 f"worst {self.worst_late * 1000.0:.1f}ms")
 
-
-TimerFactory = Callable[[float, Callable[[], None]], Any]
 
 
 class Scheduler:

@@ -13,8 +13,11 @@ choices are made by the ``random.Random`` passed in, so a seed makes them reprod
 from __future__ import annotations
 
 import math
-import random
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import random
+    from typing import Any
 
 #: Recursion guard for self-referencing schemas (a tree node that contains nodes).
 MAX_DEPTH = 6

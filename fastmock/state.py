@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import functools
 import math
-import random
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from itertools import accumulate, islice
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING
 
 import orjson
 
 from . import content, tokens
-from .config import Config, Kind, Mode, ModelSpec
+from .config import Config, ModelSpec
 from .errors import Invalid
 from .headers import HeaderTable
 from .keys import KeyRing
@@ -27,10 +24,26 @@ from .ready import Ready, Shapes
 from .reply import Plan
 from .scheduler import Stats
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Any, Protocol, TypeVar
+
+    from .config import Kind, Mode
+
+    T = TypeVar("T")
+
+    class Connection(Protocol):
+        """What the deadline sweep needs of a connection (``protocol.BaseProtocol``)."""
+
+        waiting: str
+        deadline: float
+        served: int
+        swept: int
+
+        def expire(self) -> None: ...
+
 #: Entries a profile's cache keeps (reply shapes, decisions, model names).
 PROFILE_CACHE_LIMIT = 512
-
-T = TypeVar("T")
 
 #: Jittered pauses are drawn at startup into a pool this long; each stream reads a slice of it
 #: from a random start, so planning a jittered stream costs a slice and a running sum.
@@ -45,6 +58,8 @@ def gap_pool(itl: float, spread: float, dist: str) -> array[float]:
     One pool per distinct (itl, spread, dist), shared by every model that uses it, and kept
     as float64s (1 MiB) rather than float objects: a pool per model cost 46 MB of RSS.
     """
+    import random
+
     rng = random.Random(0)
     if dist == "lognormal":
         sigma2 = math.log(1.0 + (spread / itl) ** 2)
@@ -56,34 +71,39 @@ def gap_pool(itl: float, spread: float, dist: str) -> array[float]:
     return pool * 2
 
 
-@dataclass(slots=True)
 class Profile:
     """A model's effective settings, with its canned tokens and a cache for route modules."""
 
-    spec: ModelSpec
-    mode: Mode
-    text_tokens: list[str]
-    ttft: float
-    itl: float
-    tokens_per_chunk: int
-    delay_nonstream: bool
-    lorem_tokens: int = 128
-    reasoning_style: str = "reasoning_content"
-    reasoning_tokens: list[str] = field(default_factory=list)
-    tool_call_probability: float = 0.0
-    embedding_dimensions: int = 1536
-    #: Jittered pauses (empty without jitter), shared between models (see gap_pool).
-    gaps: Sequence[float] = ()
-    #: Route modules keep their precomputed bytes here, keyed as they need (see ``keep``).
-    cache: dict[Any, Any] = field(default_factory=dict)
-    #: Whether replies of this model wait at all (set once, read per request).
-    paced: bool = field(init=False)
-    #: The text of ``text_tokens``, joined once.
-    text: str = field(init=False)
+    __slots__ = ("spec", "mode", "text_tokens", "ttft", "itl", "tokens_per_chunk",
+                 "delay_nonstream", "lorem_tokens", "reasoning_style", "reasoning_tokens",
+                 "tool_call_probability", "embedding_dimensions", "gaps", "cache", "paced",
+                 "text")
 
-    def __post_init__(self) -> None:
-        self.paced = self.ttft > 0 or self.itl > 0 or bool(self.gaps)
-        self.text = "".join(self.text_tokens)
+    def __init__(self, spec: ModelSpec, mode: Mode, text_tokens: list[str], ttft: float,
+                 itl: float, tokens_per_chunk: int, delay_nonstream: bool,
+                 lorem_tokens: int = 128, reasoning_style: str = "reasoning_content",
+                 reasoning_tokens: list[str] | None = None, tool_call_probability: float = 0.0,
+                 embedding_dimensions: int = 1536, gaps: Sequence[float] = ()) -> None:
+        self.spec = spec
+        self.mode = mode
+        self.text_tokens = text_tokens
+        self.ttft = ttft
+        self.itl = itl
+        self.tokens_per_chunk = tokens_per_chunk
+        self.delay_nonstream = delay_nonstream
+        self.lorem_tokens = lorem_tokens
+        self.reasoning_style = reasoning_style
+        self.reasoning_tokens = reasoning_tokens or []
+        self.tool_call_probability = tool_call_probability
+        self.embedding_dimensions = embedding_dimensions
+        #: Jittered pauses (empty without jitter), shared between models (see gap_pool).
+        self.gaps = gaps
+        #: Route modules keep their precomputed bytes here, keyed as they need (``keep``).
+        self.cache: dict[Any, Any] = {}
+        #: Whether replies of this model wait at all (set once, read per request).
+        self.paced = ttft > 0 or itl > 0 or bool(gaps)
+        #: The text of ``text_tokens``, joined once.
+        self.text = "".join(text_tokens)
 
     @property
     def kind(self) -> Kind:
@@ -91,6 +111,8 @@ class Profile:
 
     def _pauses(self, steps: int) -> Iterator[float]:
         """The ``steps - 1`` jittered pauses of one reply: a slice of the pool, random start."""
+        import random  # only with jitter (it costs a server start ~2 ms)
+
         start = random.randrange(GAP_POOL)
         return islice(self.gaps, start, start + steps - 1)
 
@@ -149,17 +171,6 @@ def build_profile(config: Config, spec: ModelSpec) -> Profile:
         embedding_dimensions=config.model_setting(spec, "embedding_dimensions"),
         gaps=gaps,
     )
-
-
-class Connection(Protocol):
-    """What the deadline sweep needs of a connection (``protocol.BaseProtocol``)."""
-
-    waiting: str
-    deadline: float
-    served: int
-    swept: int
-
-    def expire(self) -> None: ...
 
 
 #: The state of a connection waiting for its next request (see ``protocol``).

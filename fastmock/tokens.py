@@ -45,28 +45,28 @@ def count(text: str) -> int:
 SHORT = 32
 
 
-def _table(kind: str) -> bytes:
-    """A ``bytes.translate`` table that keeps one class of ASCII characters, as one symbol,
-    and maps every other byte to ``x``: letters to ``a``, digits to ``0``; for spaces, a
-    space to itself and any other whitespace (``\\s`` as the pattern reads it) to ``w``."""
-    def to(c: int) -> int:
-        ch = chr(c)
-        if c < 128:
-            if kind == "letters" and re.fullmatch("[A-Za-z]", ch):
-                return ord("a")
-            if kind == "digits" and re.fullmatch("[0-9]", ch):
-                return ord("0")
-            if kind == "spaces" and ch == " ":
-                return ord(" ")
-            if kind == "spaces" and re.fullmatch(r"\s", ch):
-                return ord("w")
-        return ord("x")
-    return bytes(to(c) for c in range(256))
+_ASCII_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ASCII_DIGITS = b"0123456789"
+#: The ASCII characters the pattern's ``\\s`` matches (str patterns: the C0 separators too).
+_ASCII_SPACES = b" \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"
 
 
-_LETTERS, _DIGITS, _SPACES = _table("letters"), _table("digits"), _table("spaces")
+def _table(keep: bytes, symbol: bytes, also: bytes = b"", also_symbol: bytes = b"") -> bytes:
+    """A ``bytes.translate`` table that maps ``keep`` to ``symbol``, ``also`` to
+    ``also_symbol``, and every other byte to ``x``."""
+    table = bytearray(b"x" * 256)
+    for c in keep:
+        table[c] = symbol[0]
+    for c in also:
+        table[c] = also_symbol[0]
+    return bytes(table)
+
+
+_LETTERS = _table(_ASCII_LETTERS, b"a")
+_DIGITS = _table(_ASCII_DIGITS, b"0")
+_SPACES = _table(b" ", b" ", _ASCII_SPACES[1:], b"w")
 #: ASCII characters that are a token each: punctuation, symbols, controls, non-space whitespace.
-_SINGLE = bytes(c for c in range(128) if not re.fullmatch(r"[A-Za-z0-9 ]", chr(c)))
+_SINGLE = bytes(sorted(set(range(128)) - set(_ASCII_LETTERS + _ASCII_DIGITS + b" ")))
 
 
 def count_ascii(data: bytes) -> int:

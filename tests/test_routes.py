@@ -269,5 +269,5 @@ def test_a_bug_is_a_500_not_a_crash(app: App, monkeypatch: pytest.MonkeyPatch,
     assert r.status == 500
     error = orjson.loads(r.body)["error"]
     assert error["type"] == "server_error" and "bug" not in error["message"]  # no internals
-    assert "RuntimeError: bug" in caplog.text                 # the traceback goes to the log
+    assert "RuntimeError: bug" in caplog.text    # the traceback goes to the log
     assert call(app, "GET", "/v1/models").status == 200      # and the next request is fine

@@ -61,3 +61,15 @@ def test_last_user_text_handles_parts() -> None:
                                          {"type": "text", "text": "b"}]}]
     assert content.last_user_text(msgs) == "ab"
     assert content.last_user_text([{"role": "system", "content": "s"}]) == ""
+
+
+def test_character_tables_are_the_pattern_classes() -> None:
+    import re
+
+    for c in range(128):
+        ch = chr(c)
+        assert (tokens._LETTERS[c] == ord("a")) == bool(re.fullmatch("[A-Za-z]", ch))
+        assert (tokens._DIGITS[c] == ord("0")) == bool(re.fullmatch("[0-9]", ch))
+        assert (tokens._SPACES[c] == ord(" ")) == (ch == " ")
+        assert (tokens._SPACES[c] == ord("w")) == (ch != " " and bool(re.fullmatch(r"\s", ch)))
+        assert (c in tokens._SINGLE) == (not re.fullmatch(r"[A-Za-z0-9 ]", ch))

@@ -6,10 +6,8 @@ It is not open to the world: with ``--admin-key`` every admin request must prese
 
 from __future__ import annotations
 
-import dataclasses
-import hmac
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..config import OPTION_BY_NAME, ConfigError, model_spec
 from ..frames import json_reply
@@ -17,6 +15,9 @@ from ..keys import presented_key
 from ..reply import Reply
 from ..state import App
 from .common import Request, invalid, json_object, want_str
+
+if TYPE_CHECKING:
+    from typing import Any
 
 MODEL_TYPES = ("chat", "embedding", "rerank", "reasoning")
 
@@ -26,6 +27,8 @@ def authorize(req: Request, app: App) -> Reply | None:
     admin_key = app.config.admin_key
     if admin_key:
         key = presented_key(req.headers)
+        import hmac  # only with an admin key
+
         if key is None or not hmac.compare_digest(key, admin_key.encode()):
             return invalid("The admin API needs the admin key (Authorization: Bearer <key>).",
                            None, "invalid_admin_key", 401, "authentication_error").reply
@@ -84,8 +87,7 @@ def load_model(req: Request, app: App) -> Reply:
             raise invalid(f"Unknown field {key!r} for a model.", key, "unknown_parameter")
         settings[key] = value
     try:
-        spec = dataclasses.replace(model_spec(model_id, settings, "model"),
-                                   created=int(time.time()))
+        spec = model_spec(model_id, settings, "model").replace(created=int(time.time()))
     except ConfigError as exc:
         raise invalid(str(exc), None, "invalid_value") from None
     app.load_model(spec)

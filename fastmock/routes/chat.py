@@ -8,8 +8,7 @@ said, n, include_usage) and cached on the model's profile; per request only the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -30,6 +29,9 @@ from .common import (
     want_str,
 )
 
+if TYPE_CHECKING:
+    from typing import Any
+
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 MAX_N = 128
 MAX_TOKENS = 2**31 - 1
@@ -47,17 +49,21 @@ def usage_bytes(prompt: int, completion: int, reasoning: int = 0) -> bytes:
     return USAGE % (prompt, completion, prompt + completion, reasoning)
 
 
-@dataclass(slots=True, repr=False, eq=False)
 class ChatPieces:
     """Everything about one reply shape that does not depend on the request's identity."""
 
-    completion_tokens: int
-    reasoning_tokens: int
-    choices: bytes
-    #: One list per SSE step; each starts with b"" so ``head.join(tails)`` prefixes every tail.
-    step_tails: list[list[bytes]]
-    #: The bytes hold the tool call's id stand-in (replaced per request).
-    has_call: bool
+    __slots__ = ("completion_tokens", "reasoning_tokens", "choices", "step_tails", "has_call")
+
+    def __init__(self, completion_tokens: int, reasoning_tokens: int, choices: bytes,
+                 step_tails: list[list[bytes]], has_call: bool) -> None:
+        self.completion_tokens = completion_tokens
+        self.reasoning_tokens = reasoning_tokens
+        self.choices = choices
+        #: One list per SSE step; each starts with b"" so ``head.join(tails)`` prefixes
+        #: every tail.
+        self.step_tails = step_tails
+        #: The bytes hold the tool call's id stand-in (replaced per request).
+        self.has_call = has_call
 
 
 def _deltas(said: Said, chunk: int) -> list[bytes]:
@@ -183,19 +189,24 @@ def _checked_message(i: int, message: Any) -> int:
     return tokens.count_cached(content.message_text(value))
 
 
-@dataclass(slots=True, repr=False, eq=False)
 class Prepared:
     """What a chat request body decides, apart from the reply's identity and timing."""
 
-    profile: Profile
-    pieces: ChatPieces
-    usage: bytes
-    model_json: bytes
-    stream: bool
-    include_usage: bool
-    volatile: bool = False   # a random tool choice: never memoized
-    #: Set when the reply depends on the last message's text only through its token count.
-    prompt: Prompt | None = None
+    __slots__ = ("profile", "pieces", "usage", "model_json", "stream", "include_usage",
+                 "volatile", "prompt")
+
+    def __init__(self, profile: Profile, pieces: ChatPieces, usage: bytes, model_json: bytes,
+                 stream: bool, include_usage: bool, volatile: bool = False,
+                 prompt: Prompt | None = None) -> None:
+        self.profile = profile
+        self.pieces = pieces
+        self.usage = usage
+        self.model_json = model_json
+        self.stream = stream
+        self.include_usage = include_usage
+        self.volatile = volatile   # a random tool choice: never memoized
+        #: Set when the reply depends on the last message's text only through its tokens.
+        self.prompt = prompt
 
 
 def prepare(raw: bytes, app: App) -> Prepared:

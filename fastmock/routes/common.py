@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -15,6 +13,9 @@ from ..reply import Header, Reply
 from .kinds import profile_for
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from ..state import App, Profile
 
 __all__ = ["Invalid", "Request", "invalid", "json_object", "prepared_route", "stream_flags",
@@ -22,19 +23,22 @@ __all__ = ["Invalid", "Request", "invalid", "json_object", "prepared_route", "st
            "want_number", "want_str"]
 
 
-@dataclass(slots=True, repr=False, eq=False)
 class Request:
     """A complete request, as the protocol hands it to the router."""
 
-    method: bytes
-    target: bytes
-    headers: list[Header]
-    body: bytes = b""
-    #: The client connected from a loopback address (the admin API trusts those by default).
-    loopback: bool = True
-    #: The id to write into the reply: ``frames.ID_MARK`` from the protocol (which splices the
-    #: real one in), or None for a fresh id (direct callers, tests).
-    ident: bytes | None = None
+    __slots__ = ("method", "target", "headers", "body", "loopback", "ident")
+
+    def __init__(self, method: bytes, target: bytes, headers: list[Header], body: bytes = b"",
+                 loopback: bool = True, ident: bytes | None = None) -> None:
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+        #: The client connected from a loopback address (the admin API trusts those).
+        self.loopback = loopback
+        #: The id to write into the reply: ``frames.ID_MARK`` from the protocol (which
+        #: splices the real one in), or None for a fresh id (direct callers, tests).
+        self.ident = ident
 
 
 def json_object(body: bytes) -> dict[str, Any]:

@@ -8,8 +8,6 @@ prompts echo as nothing: fastmock has no vocabulary to decode them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import orjson
 
 from .. import say
@@ -47,16 +45,21 @@ def _tails(profile: Profile, said: say.Said, index: int, end: bytes) -> list[byt
     return found
 
 
-@dataclass(slots=True, repr=False, eq=False)
 class Prepared:
-    profile: Profile
-    choices: bytes
-    step_tails: list[list[bytes]]
-    usage: bytes
-    model_json: bytes
-    stream: bool
-    include_usage: bool
-    volatile: bool = False
+    __slots__ = ("profile", "choices", "step_tails", "usage", "model_json", "stream",
+                 "include_usage", "volatile")
+
+    def __init__(self, profile: Profile, choices: bytes, step_tails: list[list[bytes]],
+                 usage: bytes, model_json: bytes, stream: bool, include_usage: bool,
+                 volatile: bool = False) -> None:
+        self.profile = profile
+        self.choices = choices
+        self.step_tails = step_tails
+        self.usage = usage
+        self.model_json = model_json
+        self.stream = stream
+        self.include_usage = include_usage
+        self.volatile = volatile
 
 
 def prepare(raw: bytes, app: App) -> Prepared:

@@ -10,11 +10,9 @@ text-embedding-3 models do). Vectors are remembered per (model, size, input), bo
 from __future__ import annotations
 
 import base64
-import hashlib
 import math
 from array import array
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -31,6 +29,9 @@ from .common import (
     want_str,
 )
 
+if TYPE_CHECKING:
+    from typing import Any
+
 MAX_INPUTS = 2048
 MAX_DIMENSIONS = 16384
 _VECTORS: dict[tuple[str, int, str], array[float]] = {}
@@ -43,6 +44,8 @@ def vector(model: str, text: str, size: int, dimensions: int) -> array[float]:
     found = _VECTORS.get(key)
     if found is not None:
         return found
+    import hashlib  # only for embeddings (it costs a server start ~2 ms)
+
     raw = array("H", hashlib.shake_256(f"{model}\0{text}".encode()).digest(size * 2))
     values = [v - 32767.5 for v in raw[:dimensions]]
     norm = math.sqrt(math.fsum(v * v for v in values)) or 1.0
@@ -53,9 +56,11 @@ def vector(model: str, text: str, size: int, dimensions: int) -> array[float]:
     return out
 
 
-@dataclass(slots=True, repr=False, eq=False)
 class Prepared:
-    body: bytes
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
 
 
 def prepare(raw: bytes, app: App) -> Prepared:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from ..config import Kind
+from typing import TYPE_CHECKING
+
 from ..errors import invalid
-from ..state import App, Profile
+
+if TYPE_CHECKING:
+    from ..config import Kind
+    from ..state import App, Profile
 
 #: Route family -> (kinds it serves, the kind an unknown model name is taken as, its path).
 ACCEPTS: dict[str, tuple[frozenset[Kind], Kind, str]] = {

@@ -9,7 +9,7 @@ Results are sorted by score, ties by index.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -27,6 +27,9 @@ from .common import (
     want_model,
     want_str,
 )
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _WORD = re.compile(r"\w+")
 MAX_DOCUMENTS = 10_000

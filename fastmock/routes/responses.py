@@ -10,8 +10,7 @@ evicted first beyond ``max_stored_responses``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -31,6 +30,9 @@ from .common import (
     want_str,
 )
 
+if TYPE_CHECKING:
+    from typing import Any
+
 #: Stand-ins spliced per request (see frames.ID_STANDIN).
 ID = ID_STANDIN
 TIME = "\0fmtime\0"
@@ -38,15 +40,18 @@ _ID_B = ID_STANDIN_JSON
 _TIME_B = orjson.dumps(TIME)
 
 
-@dataclass(slots=True, repr=False, eq=False)
 class Prepared:
-    profile: Profile
-    body: bytes                 # the final response object, with stand-ins
-    steps: list[bytes]          # the event stream, with stand-ins
-    stream: bool
-    store: bool
-    previous: str | None
-    volatile: bool = False       # a random tool choice: never memoized
+    __slots__ = ("profile", "body", "steps", "stream", "store", "previous", "volatile")
+
+    def __init__(self, profile: Profile, body: bytes, steps: list[bytes], stream: bool,
+                 store: bool, previous: str | None, volatile: bool = False) -> None:
+        self.profile = profile
+        self.body = body            # the final response object, with stand-ins
+        self.steps = steps          # the event stream, with stand-ins
+        self.stream = stream
+        self.store = store
+        self.previous = previous
+        self.volatile = volatile    # a random tool choice: never memoized
 
 
 def _input(body: dict[str, Any]) -> tuple[list[str], str, bool, int]:
@@ -106,7 +111,8 @@ def _encode(event: dict[str, Any], seq: int) -> bytes:
     return b"event: %s\ndata: %s\n\n" % (event["type"].encode(), orjson.dumps(event))
 
 
-Items = tuple[list[tuple[bytes, bool]], list[dict[str, Any]]]
+if TYPE_CHECKING:
+    Items = tuple[list[tuple[bytes, bool]], list[dict[str, Any]]]
 
 
 def _items(profile: Profile, said: say.Said) -> Items:
