@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
 Mode = Literal["canned", "echo", "lorem"]
-Jitter = Literal["normal", "lognormal"]
+Jitter = Literal["normal", "lognormal", "uniform"]
 HttpImpl = Literal["auto", "h11", "httptools"]
 ReasoningStyle = Literal["reasoning_content", "reasoning", "think_tags"]
 Kind = Literal["chat", "reasoning", "embedding", "rerank"]
@@ -88,9 +88,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("itl_jitter_ms", float, 0.0, "spread of the inter-token latency (standard deviation, "
            "in milliseconds); a pause is never negative", minimum=0, maximum=600_000,
            per_model=True),
-    Option("itl_jitter_dist", str, "normal", "shape of the spread: normal (clipped at 0) or "
-           "lognormal (mean itl_ms, right-skewed like real models)", choices=get_args(Jitter),
-           per_model=True),
+    Option("itl_jitter_dist", str, "normal", "shape of the spread: normal (clipped at 0), "
+           "lognormal (mean itl_ms, right-skewed like real models) or uniform (itl_ms plus or "
+           "minus the spread)", choices=get_args(Jitter), per_model=True),
+    Option("ttft_jitter_ms", float, 0.0, "spread of the time to first token, in milliseconds "
+           "(as itl_jitter_ms)", minimum=0, maximum=3_600_000, per_model=True),
+    Option("ttft_jitter_dist", str, "normal", "shape of the time to first token's spread "
+           "(as itl_jitter_dist)", choices=get_args(Jitter), per_model=True),
+    Option("prefill_ms_per_1k_tokens", float, 0.0, "time to first token added per 1000 prompt "
+           "tokens, as an engine's prefill takes longer for a longer prompt", minimum=0,
+           maximum=3_600_000, per_model=True),
+    Option("itl_slowdown_ms_per_100_streams", float, 0.0, "inter-token latency added per 100 "
+           "streams running beyond slowdown_knee_streams, when a stream starts (decode slows "
+           "down with load)", minimum=0, maximum=600_000, per_model=True),
+    Option("slowdown_knee_streams", int, 0, "streams that run at full speed before "
+           "itl_slowdown_ms_per_100_streams applies", minimum=0, maximum=10_000_000),
     Option("tokens_per_chunk", int, 1, "tokens carried by one streamed chunk", minimum=1,
            maximum=100_000, per_model=True),
     Option("reasoning_style", str, "reasoning_content", "how reasoning models show their "
@@ -134,9 +146,35 @@ OPTIONS: tuple[Option, ...] = (
     Option("shutdown_grace_s", float, 10.0, "on SIGTERM/SIGINT, how long in-flight replies may "
            "run before they are cut", minimum=0, maximum=3600),
     Option("log_level", str, "info", "how much the server logs", choices=get_args(LogLevel)),
+    Option("faults", str, "", "faults to inject, each with its rate: an error status (400, 401, "
+           "403, 404, 429, 500, 502, 503, 504) or drop, error, stall, slow; e.g. "
+           "\"429:0.05,500:0.01,drop:0.01\"", per_model=True),
+    Option("fault_seed", int, -1, "seed of the generator that draws faults, so that a run can "
+           "be repeated (-1: a new sequence each start)", minimum=-1, maximum=2**63 - 1),
+    Option("stall_ms", float, 5000.0, "how long a stall (or a slow first token) lasts, in "
+           "milliseconds", minimum=0, maximum=3_600_000, per_model=True),
+    Option("retry_after_ms", float, 1000.0, "the wait an injected 429 or 503 asks for "
+           "(retry-after, retry-after-ms)", minimum=0, maximum=86_400_000),
+    Option("rpm", int, 0, "requests per minute allowed, per API key (per model without keys), "
+           "enforced per second as OpenAI does; 0: no limit", minimum=0,
+           maximum=1_000_000_000),
+    Option("tpm", int, 0, "tokens per minute allowed (prompt and completion), likewise; "
+           "0: no limit", minimum=0, maximum=1_000_000_000_000),
+    Option("max_concurrency", int, 0, "replies generated at once; the rest wait in order, "
+           "their time to first token growing (0: no limit)", minimum=0, maximum=10_000_000),
+    Option("max_queue", int, 0, "replies waiting for max_concurrency; beyond, 503 "
+           "(0: no limit)", minimum=0, maximum=10_000_000),
+    Option("request_overrides", bool, True, "obey x-fastmock-* request headers (ttft, itl, "
+           "tokens, fault); turn off to benchmark a proxy that forwards headers"),
 )
 
 OPTION_BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
+#: What PATCH /admin/config may change while the server runs: how models answer and pace,
+#: and the trouble they make (not where it listens, its HTTP limits, keys or logging).
+RUNTIME_OPTIONS: tuple[str, ...] = (
+    *(o.name for o in OPTIONS if o.per_model), "slowdown_knee_streams", "fault_seed",
+    "retry_after_ms", "rpm", "tpm", "max_concurrency", "max_queue", "request_overrides",
+    "strict_models", "max_stored_responses")
 PER_MODEL_OPTIONS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.per_model)
 
 
@@ -202,6 +240,11 @@ class Config:
     itl_ms: float
     itl_jitter_ms: float
     itl_jitter_dist: Jitter
+    ttft_jitter_ms: float
+    ttft_jitter_dist: Jitter
+    prefill_ms_per_1k_tokens: float
+    itl_slowdown_ms_per_100_streams: float
+    slowdown_knee_streams: int
     tokens_per_chunk: int
     reasoning_style: ReasoningStyle
     reasoning_text: str
@@ -223,6 +266,15 @@ class Config:
     max_header_bytes: int
     shutdown_grace_s: float
     log_level: LogLevel
+    faults: str
+    fault_seed: int
+    stall_ms: float
+    retry_after_ms: float
+    rpm: int
+    tpm: int
+    max_concurrency: int
+    max_queue: int
+    request_overrides: bool
     models: tuple[ModelSpec, ...]
     config_file: str | None
 
@@ -297,6 +349,14 @@ def _coerce(opt: Option, value: Any, where: str) -> Any:
     if opt.maximum is not None and result > opt.maximum:
         raise ConfigError(f"{where} must be at most {opt.maximum:g}, not {result!r}")
     return result
+
+
+def coerce_setting(name: str, value: Any, origin: str) -> Any:
+    """One setting that may change at run time (RUNTIME_OPTIONS), checked and converted."""
+    if name not in RUNTIME_OPTIONS:
+        raise ConfigError(f"{origin}: {name!r} cannot change while the server runs (it can: "
+                          f"{', '.join(RUNTIME_OPTIONS)})")
+    return _coerce(OPTION_BY_NAME[name], value, f"{origin}.{name}")
 
 
 def _read_file(path: str) -> dict[str, Any]:
@@ -391,3 +451,15 @@ def check_model(config: Config, spec: ModelSpec | None) -> None:
             and config.model_setting(spec, "itl_ms") == 0):
         where = f"model {spec.id}" if spec else "itl_jitter_dist"
         raise ConfigError(f"{where}: a lognormal spread needs itl_ms > 0 (it is the mean)")
+    if (config.model_setting(spec, "ttft_jitter_ms") > 0
+            and config.model_setting(spec, "ttft_jitter_dist") == "lognormal"
+            and config.model_setting(spec, "ttft_ms") == 0):
+        where = f"model {spec.id}" if spec else "ttft_jitter_dist"
+        raise ConfigError(f"{where}: a lognormal spread needs ttft_ms > 0 (it is the mean)")
+    from .trouble import FaultError, parse_fault_list
+
+    try:
+        parse_fault_list(config.model_setting(spec, "faults"))
+    except FaultError as exc:
+        where = f"model {spec.id}: faults" if spec else "faults"
+        raise ConfigError(f"{where}: {exc}") from None

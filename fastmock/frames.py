@@ -167,26 +167,58 @@ def head_block(status: int, headers: tuple[Header, ...]) -> bytes:
     return block
 
 
-def whole_response(reply: Reply, body: bytes, close: bool, head_only: bool = False) -> bytes:
-    """A whole fixed reply: status line, headers, Content-Length and the body."""
+#: The headers every reply to a request carries (OpenAI's): the request's id, the same as in
+#: the body, and the time the server took before answering (filled in for delayed replies).
+REQUEST_LINES = b"x-request-id: req_%s\r\nopenai-processing-ms: 0\r\n" % ID_MARK
+PROCESSING_ZERO = b"openai-processing-ms: 0\r\n"
+
+
+def whole_response(reply: Reply, body: bytes, close: bool, head_only: bool = False,
+                   request: bool = False) -> bytes:
+    """A whole fixed reply: status line, headers, Content-Length and the body; with the
+    per-request headers (``REQUEST_LINES``) for a reply to a request."""
     tail = b"content-length: %d\r\nconnection: close\r\n\r\n" if close \
         else b"content-length: %d\r\n\r\n"
-    head = head_block(reply.status, reply.headers) + tail % len(body)
+    head = head_block(reply.status, reply.headers) + (REQUEST_LINES if request else b"") \
+        + tail % len(body)
     return head if head_only else head + body
 
 
 def stream_head(reply: Reply, close: bool, http10: bool, head_only: bool) -> bytes:
     """The head of a streamed reply: chunked, or for HTTP/1.0 ended by closing (RFC 9112 6.3)."""
+    head = head_block(reply.status, reply.headers) + REQUEST_LINES
     if http10 or (close and head_only):
-        return head_block(reply.status, reply.headers) + b"connection: close\r\n\r\n"
+        return head + b"connection: close\r\n\r\n"
     if head_only:
-        return head_block(reply.status, reply.headers) + b"\r\n"
+        return head + b"\r\n"
     tail = b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n" if close \
         else b"transfer-encoding: chunked\r\n\r\n"
-    return head_block(reply.status, reply.headers) + tail
+    return head + tail
 
 
 CHUNK_END = b"0\r\n\r\n"
+
+#: The message of an error that befalls a stream (OpenAI's for a 500).
+STREAM_ERROR = "The server had an error while processing your request. Sorry about that!"
+#: How chat and completions streams end on an error: an error object, and no [DONE].
+CHUNKS_ERROR = b"data: %s\n\n" % orjson.dumps(
+    {"error": {"message": STREAM_ERROR, "type": "server_error", "param": None, "code": None}})
+#: Where an event's sequence number goes in an error tail (the Responses API numbers its
+#: events; the error comes after however many were sent).
+SEQ_MARK = b"\0seq\0"
+
+
+def error_tail(tail: bytes, sent: list[bytes]) -> bytes:
+    """An error tail with its events numbered after the events in ``sent``."""
+    if SEQ_MARK not in tail:
+        return tail
+    seq = sum(step.count(b"\nevent: ") + step.startswith(b"event: ") for step in sent)
+    pieces = tail.split(SEQ_MARK)
+    out = [pieces[0]]
+    for i, piece in enumerate(pieces[1:]):
+        out.append(b"%d" % (seq + i))
+        out.append(piece)
+    return b"".join(out)
 
 
 def stream_steps(steps: list[bytes], http10: bool, head_only: bool) -> list[bytes]:

@@ -18,14 +18,25 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 
-from .frames import CLOCK, ID_MARK, IDS, error_reply, whole_response
-from .ready import DELAYED, NOW, READY_LIMIT, READY_MAX_BODY, Ready
+from .frames import (
+    CLOCK,
+    ID_MARK,
+    IDS,
+    PROCESSING_ZERO,
+    error_reply,
+    error_tail,
+    stream_steps,
+    whole_response,
+)
+from .ready import DELAYED, NOW, READY_LIMIT, READY_MAX_BODY, STREAM, Parts, Ready
 from .reply import Header, Plan
 from .routes import dispatch, open_path
 from .routes.common import Request
 from .scheduler import Scheduler, Stream
 from .state import IDLE, App, Connections
+from .trouble import Fault, FaultError, Overrides, read_overrides
 
 log = logging.getLogger("fastmock")
 
@@ -87,7 +98,7 @@ class BaseProtocol(asyncio.Protocol):
         "app", "scheduler", "connections", "transport", "writing_paused", "reading_paused",
         "loopback", "deadline", "waiting", "served", "swept", "in_message", "_queue", "_eof",
         # per reply
-        "stream", "_close_after",
+        "stream", "_close_after", "_slot", "_waiting_for",
     )
 
     def __init__(self, app: App, scheduler: Scheduler, connections: Connections) -> None:
@@ -109,6 +120,10 @@ class BaseProtocol(asyncio.Protocol):
         self._eof = False
         self.stream: Stream | None = None
         self._close_after = False
+        #: The reply holds a place of the admission (max_concurrency), to give back at its end.
+        self._slot = False
+        #: The reply is waiting for a place: what admission calls when one frees.
+        self._waiting_for: Callable[[], None] | None = None
 
     # -- transport callbacks -------------------------------------------------------------------
 
@@ -137,9 +152,15 @@ class BaseProtocol(asyncio.Protocol):
             self.connections.open.discard(self)
             self.connections.closed_requests += self.served
             self.app.counters.connections_open -= 1
-        if self.stream is not None:
+        if self._waiting_for is not None:
+            trouble = self.app.trouble
+            if trouble is not None and trouble.admission is not None:
+                trouble.admission.withdraw(self._waiting_for)
+            self._waiting_for = None
+        elif self.stream is not None:
             self.scheduler.cancel(self.stream)
-            self.stream = None
+        self.stream = None
+        self._leave()
         self.transport = None
         self._queue.clear()
         self._release()
@@ -216,7 +237,23 @@ class BaseProtocol(asyncio.Protocol):
                     del app.ready[(method, target, body)]
                 else:
                     self.served += 1
-                    if ready.kind is NOW:
+                    if app.trouble is not None:
+                        if ready.credit:   # rate limits by model: credit in this turn
+                            ready.credit -= 1
+                            spliced = ready.spliced
+                        else:
+                            granted = self._granted(ready, key)
+                            if granted is None:
+                                return
+                            spliced = granted
+                        try:
+                            ident = take_id()
+                        except IndexError:
+                            ident = IDS.refill()
+                        self.transport.write(ident.join(spliced))
+                        if ready.after is not None:
+                            ready.after(ident)
+                    elif ready.kind is NOW:
                         try:
                             ident = take_id()
                         except IndexError:
@@ -225,14 +262,32 @@ class BaseProtocol(asyncio.Protocol):
                         if ready.after is not None:
                             ready.after(ident)
                     else:
-                        self._start(ready)
+                        self._send(ready)
                     return
         self._answer(method, target, body, key, headers, close, http10)
+
+    def _granted(self, ready: Ready, key: Header | None) -> Parts | None:
+        """A kept reply with trouble configured, beyond its credit: its parts with the rate
+        limits' header lines when limits are all the trouble there is and they let it through;
+        else (None) it was handled the long way."""
+        app = self.app
+        lean = app.trouble.lean  # type: ignore[union-attr]
+        who = ready.limited_as
+        if lean is not None and who is not None:
+            # (with API keys, a kept reply is only replayed for a known key)
+            spliced = lean.grant(key[1] if app.keys.active else who,  # type: ignore[index]
+                                 ready)
+            if spliced is not None:
+                return spliced
+        self._deliver(ready, key, None)
+        return None
 
     def _reshape(self, method: bytes, target: bytes, body: bytes, key: Header | None) -> bool:
         """A request that is a seen one but for its last message's text (``ready.Shapes``):
         answered from the kept reply with its usage counted again. False: not one."""
         app = self.app
+        if app.trouble is not None:
+            return False   # (faults and limits are decided the long way)
         found = app.shapes.find(method, target, body)
         if found is None:
             return False
@@ -249,7 +304,7 @@ class BaseProtocol(asyncio.Protocol):
             if ready.kind is NOW:
                 self.transport.write(IDS.new().join(ready.now))  # type: ignore[union-attr]
             else:
-                self._start(ready)
+                self._send(ready)
             return True
         try:
             ident = take_id()
@@ -276,7 +331,16 @@ class BaseProtocol(asyncio.Protocol):
             all_headers = [*headers, (key[0].lower(), key[1])]
             if app.keys.active:
                 app.keys.remember(key)
-        req = Request(method, target, all_headers, body, self.loopback, ID_MARK)
+        overrides = None
+        if headers and app.config.request_overrides:
+            try:
+                overrides = read_overrides(headers, app.config.stall_ms)
+            except FaultError as exc:
+                reply = error_reply(400, str(exc), param=None, code="invalid_fastmock_header")
+                self._write_reply(Ready(Request(method, target, []), reply, close, http10,
+                                        method == b"HEAD", False))
+                return
+        req = Request(method, target, all_headers, body, self.loopback, ID_MARK, overrides)
         reply = dispatch(req, app)
         head_only = method == b"HEAD"
         ready = Ready(req, reply, close, http10, head_only, open_path(target))
@@ -287,40 +351,169 @@ class BaseProtocol(asyncio.Protocol):
             app.ready[(method, target, body)] = ready
             if reply.prompt is not None:
                 app.shapes.learn(method, target, body, ready, reply.prompt)
-        if ready.kind is NOW:
-            ident = IDS.new()
-            self.transport.write(ident.join(ready.now))  # type: ignore[union-attr]
-            if ready.after is not None:
-                ready.after(ident)
-            if ready.close:
-                self._close()
+        if app.trouble is not None or overrides is not None:
+            self._deliver(ready, key, overrides)
+        elif ready.kind is NOW:
+            self._write_reply(ready)
         else:
-            self._start(ready)
+            self._send(ready)
 
-    def _start(self, ready: Ready) -> None:
-        """A reply that waits: the head of a stream now, its steps (or a whole delayed reply)
-        when they are due."""
+    def _write_reply(self, ready: Ready, lines: bytes = b"") -> None:
+        """Write a reply that waits for nothing (``lines``: its own header lines)."""
+        ident = IDS.new()
+        if lines:
+            head, rest = ready.cut()
+            data = b"%s%s%s" % (head, lines, ident.join(rest))
+        else:
+            data = ident.join(ready.now)
+        self.transport.write(data)  # type: ignore[union-attr]
+        if ready.after is not None:
+            ready.after(ident)
+        if ready.close:
+            self._close()
+
+    def _deliver(self, ready: Ready, key: Header | None, overrides: Overrides | None) -> None:
+        """A reply with trouble configured or asked for: its fault (drawn, or the one the
+        request named), its rate limits, its place in the admission; then send it."""
+        app = self.app
+        trouble = app.trouble
+        model = ready.model
+        if model is None or ready.status != 200:
+            # Not a model's reply (health, models, an error): nothing befalls it.
+            if ready.kind is NOW:
+                self._write_reply(ready)
+            else:
+                self._send(ready)
+            return
+        fault = overrides.fault if overrides is not None else None
+        if fault is None and trouble is not None and model.faults is not None:
+            fault = model.faults.roll(trouble.rng)
+        name = model.spec.id
+        if fault is not None:
+            app.counters.faults[fault.name] = app.counters.faults.get(fault.name, 0) + 1
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("fault %s injected: %s %s (model %s%s)", fault.name,
+                          ready.req.method.decode(), ready.req.target.decode("latin-1"), name,
+                          ", asked for" if overrides is not None and overrides.fault else "")
+            whole = ready.kind is not STREAM
+            if fault.kind == "status" or (fault.kind == "error" and whole):
+                status = fault.status or 500
+                reply = app.errors().status_reply(status, name)
+                self._write_reply(Ready(ready.req, reply, ready.close, not ready.chunked,
+                                        False, False))
+                return
+            if fault.kind == "drop" and whole:
+                self._close()   # no reply at all: the connection is cut
+                return
+        lines = b""
+        if trouble is not None and trouble.limits is not None:
+            who = key[1] if key is not None and app.keys.active else name
+            lines, refusal = trouble.limited(who, name, ready.tokens)
+            if refusal is not None:
+                log.debug("rate limited: %s %s (model %s)", ready.req.method.decode(),
+                          ready.req.target.decode("latin-1"), name)
+                self._write_reply(Ready(ready.req, refusal, ready.close, not ready.chunked,
+                                        False, False), lines)
+                return
+        admission = trouble.admission if trouble is not None else None
+        if admission is not None:
+            def go() -> None:
+                self._waiting_for = None
+                self.stream = None
+                self._slot = True
+                self._send(ready, lines, fault, overrides)
+
+            verdict = admission.enter(go)
+            if verdict is None:
+                reply = app.errors().status_reply(503, name)
+                self._write_reply(Ready(ready.req, reply, ready.close, not ready.chunked,
+                                        False, False))
+                return
+            if verdict is False:   # wait in order: later requests queue behind this one
+                self._waiting_for = go
+                self.stream = Stream(self, Plan([], 0.0, 0.0), 0.0)
+                self.waiting = REPLYING
+                return
+            self._slot = True
+        self._send(ready, lines, fault, overrides)
+
+    def _send(self, ready: Ready, lines: bytes = b"", fault: Fault | None = None,
+              overrides: Overrides | None = None) -> None:
+        """Send a reply: at once, or the head of a stream now and its steps (or a whole
+        delayed reply) when they are due; ``lines`` are its own header lines, ``fault`` and
+        ``overrides`` what changes its pace or its end."""
+        if ready.kind is NOW:
+            self._write_reply(ready, lines)
+            self._leave()
+            return
         ident = IDS.new()
         pace = ready.pace
         assert pace is not None and self.transport is not None
+        if lines:
+            head_part, rest = ready.cut()
+            now = b"%s%s%s" % (head_part, lines, ident.join(rest))
+        else:
+            now = ident.join(ready.now)
+        ttft = itl = None
+        if overrides is not None:
+            ttft, itl = overrides.ttft, overrides.itl
+        streams = self.scheduler.stats.active
+        pause = fault.pause if fault is not None and fault.kind in ("stall", "slow") else 0.0
         head = b""
         if ready.kind is DELAYED:
-            plan = Plan([ident.join(ready.now)], pace.delay(ready.wait_steps), 0.0)
+            wait = pace.delay(ready.wait_steps, ready.prompt_tokens, streams, ttft, itl) + pause
+            now = now.replace(PROCESSING_ZERO, b"openai-processing-ms: %d\r\n" % (wait * 1000), 1)
+            plan = Plan([now], wait, 0.0)
         else:
-            head = ident.join(ready.now)
+            head = now
             assert ready.steps is not None
-            plan = pace.plan([ident.join(s) for s in ready.steps])
+            plan = pace.plan([ident.join(s) for s in ready.steps], ready.prompt_tokens, streams,
+                             ttft, itl)
+            if fault is not None:
+                self._befall(plan, fault, ready, ident)
         if ready.after is not None:
             ready.after(ident)
-        self._close_after = ready.close
+        self._close_after = ready.close or (fault is not None and fault.kind == "drop")
         self.waiting = REPLYING
         self.stream = self.scheduler.start(self, plan, head=head)
+
+    def _befall(self, plan: Plan, fault: Fault, ready: Ready, ident: bytes) -> None:
+        """Change a stream's plan by its fault: cut it (drop), end it with an error event
+        (error), pause it (stall) or delay its first token (slow)."""
+        steps = plan.steps
+        count = len(steps)
+        offsets = plan.offsets or [plan.due(k) for k in range(count)]
+        if fault.kind == "slow":
+            plan.offsets = [o + fault.pause for o in offsets]
+            return
+        at = fault.at
+        if at is None:   # drawn: after the first content token, before the last step
+            at = 2 + int(self.app.errors().rng.random() * max(1, count - 3))
+        at = max(0, min(at, count - 1))
+        if fault.kind == "stall":
+            plan.offsets = offsets[:at] + [o + fault.pause for o in offsets[at:]]
+        elif fault.kind == "drop":
+            plan.steps, plan.offsets = steps[:at] or steps[:1], offsets[:at] or offsets[:1]
+        else:   # error: the steps so far, then the error event, and the stream's end
+            tail = error_tail(ident.join(ready.error_step.split(ID_MARK)), steps[:at])
+            framed = stream_steps([tail], not ready.chunked, False)[0]
+            plan.steps = [*steps[:at], framed]
+            plan.offsets = [*offsets[:at], offsets[at]]
+
+    def _leave(self) -> None:
+        """Give back the reply's place in the admission, if it held one."""
+        if self._slot:
+            self._slot = False
+            trouble = self.app.trouble
+            if trouble is not None and trouble.admission is not None:
+                trouble.admission.leave()
 
     def finished(self, stream: Stream) -> None:
         """The scheduler wrote the last step of ``stream``: on to the next request."""
         if stream is not self.stream and self.stream is not None:
             return
         self.stream = None
+        self._leave()
         if self._close_after:
             self._close()
             return

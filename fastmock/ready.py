@@ -46,13 +46,15 @@ class Ready:
     """One reply framed for one kind of connection; ``ident.join(part)`` gives the bytes."""
 
     __slots__ = ("kind", "now", "steps", "pace", "wait_steps", "after", "close", "date", "req",
-                 "open", "status")
+                 "open", "status", "model", "tokens", "prompt_tokens", "error_step", "chunked",
+                 "limited_as", "credit", "spliced", "_cut")
 
     def __init__(self, req: Request, reply: Reply, close: bool, http10: bool, head_only: bool,
                  open_: bool) -> None:
         self.req = req
         self.open = open_
         self.close = close or http10
+        self.chunked = not (http10 or head_only)
         self.frame(reply, http10, head_only)
 
     def frame(self, reply: Reply, http10: bool = False, head_only: bool = False) -> None:
@@ -60,23 +62,50 @@ class Ready:
         self.after = reply.after
         self.pace: Pace | None = reply.pace
         self.wait_steps = reply.wait_steps
+        self.model = reply.model
+        #: The model whose rate limits a reply that goes out at once counts against (None:
+        #: not a model's reply, or an error, or a reply that waits).
+        self.limited_as: str | None = None
+        #: Rate limits counted by model: how many more times this reply may go out in this
+        #: turn of the loop without asking the buckets, and its parts with their header
+        #: lines (see ``trouble.Pair``).
+        self.credit = 0.0
+        self.spliced: Parts = ()
+        self.tokens = reply.tokens
+        self.prompt_tokens = reply.prompt_tokens
+        #: A stream's error event, unframed (it is numbered and framed when used).
+        self.error_step = reply.error_step
         self.date = CLOCK.date
         self.steps: list[Parts] | None = None
+        self._cut: tuple[bytes, Parts] | None = None
         pace = reply.pace
         if reply.steps is None:
             self.kind = DELAYED if pace is not None and pace.delay(reply.wait_steps) > 0 \
                 else NOW
-            self.now = parts(whole_response(reply, reply.body, self.close, head_only))
+            self.now = parts(whole_response(reply, reply.body, self.close, head_only, True))
+            if self.kind is NOW and reply.model is not None and reply.status == 200:
+                self.limited_as = reply.model.spec.id
             return
         head = stream_head(reply, self.close, http10, head_only)
         steps = stream_steps(reply.steps, http10, head_only)
         if pace is None or not pace.paced:
             self.kind = NOW
             self.now = parts(head + b"".join(steps))
+            if reply.model is not None and reply.status == 200:
+                self.limited_as = reply.model.spec.id
         else:
             self.kind = STREAM
             self.now = parts(head)
             self.steps = [parts(s) for s in steps]
+
+    def cut(self) -> tuple[bytes, Parts]:
+        """The head of ``now`` up to the per-request headers, and the rest as parts: where a
+        reply's own header lines (rate limits) go."""
+        if self._cut is None:
+            whole = ID_MARK.join(self.now)
+            at = whole.index(b"x-request-id: ")
+            self._cut = (whole[:at], parts(whole[at:]))
+        return self._cut
 
     def refresh(self, reply: Reply) -> bool:
         """Frame the reply again for a new second; False if it may no longer be kept."""

@@ -8,15 +8,19 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Protocol
 
+    from .state import Profile as Model
+
     class Pace(Protocol):
         """When the steps of a reply are due: a model's profile (see ``state.Profile``)."""
 
         @property
         def paced(self) -> bool: ...
 
-        def plan(self, steps: list[bytes]) -> Plan: ...
+        def plan(self, steps: list[bytes], prompt_tokens: int = 0, streams: int = 0,
+                 ttft: float | None = None, itl: float | None = None) -> Plan: ...
 
-        def delay(self, steps: int) -> float: ...
+        def delay(self, steps: int, prompt_tokens: int = 0, streams: int = 0,
+                  ttft: float | None = None, itl: float | None = None) -> float: ...
 
 Header = tuple[bytes, bytes]
 
@@ -44,12 +48,14 @@ class Reply:
     """
 
     __slots__ = ("status", "headers", "body", "steps", "pace", "wait_steps", "after",
-                 "cacheable", "prompt")
+                 "cacheable", "prompt", "model", "tokens", "prompt_tokens", "error_step")
 
     def __init__(self, status: int, headers: tuple[Header, ...], body: bytes = b"",
                  steps: list[bytes] | None = None, pace: Pace | None = None,
                  wait_steps: int = 0, after: Callable[[bytes], None] | None = None,
-                 cacheable: bool = False, prompt: Prompt | None = None) -> None:
+                 cacheable: bool = False, prompt: Prompt | None = None,
+                 model: Model | None = None, tokens: int = 0, prompt_tokens: int = 0,
+                 error_step: bytes = b"") -> None:
         self.status = status
         self.headers = headers
         self.body = body
@@ -68,6 +74,14 @@ class Reply:
         self.cacheable = cacheable
         #: Set when the reply would be the same for another text of the last message.
         self.prompt = prompt
+        #: The model that answered (its faults and limits apply), the tokens the request
+        #: costs (prompt and completion, as usage counts them), and its prompt's.
+        self.model = model
+        self.tokens = tokens
+        self.prompt_tokens = prompt_tokens
+        #: A stream's error event in its API's format, to end the stream with when an
+        #: ``error`` fault befalls it (see ``trouble``).
+        self.error_step = error_step
 
 
 class Plan:

@@ -68,12 +68,13 @@ class Ask:
     """What a request asks for, already validated by its route."""
 
     __slots__ = ("echo_text", "seed", "limit", "stop", "tools", "tool_choice", "followup",
-                 "response_format")
+                 "response_format", "fill_to")
 
     def __init__(self, echo_text: str = "", seed: int | None = None, limit: int | None = None,
                  stop: tuple[str, ...] = (), tools: list[dict[str, Any]] | None = None,
                  tool_choice: Any = None, followup: bool = False,
-                 response_format: dict[str, Any] | None = None) -> None:
+                 response_format: dict[str, Any] | None = None,
+                 fill_to: int | None = None) -> None:
         self.echo_text = echo_text
         self.seed = seed
         self.limit = limit
@@ -82,6 +83,8 @@ class Ask:
         self.tool_choice = tool_choice          # "none" | "auto" | "required" | a name
         self.followup = followup                # the last input is a tool's result
         self.response_format = response_format  # {"type": ..., "schema": ...}
+        #: A reply shorter than this is filled with lorem up to it (x-fastmock-tokens).
+        self.fill_to = fill_to
 
 
 #: What a request with no options asks for (it says nothing but its messages), as a last
@@ -166,7 +169,7 @@ def decide(profile: Profile, ask: Ask, style: ReasoningStyle | None = None) -> S
     if ask.tools or ask.response_format is not None or profile.mode == "echo":
         return _decide(profile, ask, style)
     key = ("said", style, ask.limit, ask.stop, ask.followup,
-           ask.seed if profile.mode == "lorem" else None)
+           ask.seed if profile.mode == "lorem" else None, ask.fill_to)
     found: Said | None = profile.cache.get(key)
     return found if found is not None else profile.keep(key, _decide(profile, ask, style))
 
@@ -212,6 +215,11 @@ def _decide(profile: Profile, ask: Ask, style: ReasoningStyle | None) -> Said:
     else:
         reasoning_shown = reasoning
     reasoning_count = len(reasoning)
+    if ask.fill_to is not None and len(reasoning_shown) + len(answer) < ask.fill_to:
+        need = ask.fill_to - len(reasoning_shown) - len(answer)
+        # Lorem after the text, its first word with a leading space: exactly ``need`` tokens.
+        answer = [*answer, *tokens.split(" " + "".join(content.lorem(need)))]
+        own = False
     if ask.limit is not None and len(reasoning_shown) + len(answer) > ask.limit:
         finish = "length"
         if len(reasoning_shown) >= ask.limit:

@@ -63,12 +63,15 @@ def restore_state(app: App, path: str) -> None:
         app.unload_models(saved.unloaded)
     for spec in saved.loaded:
         app.load_model(spec)
+    if saved.settings:
+        app.reconfigure(saved.settings, {})
 
     def save() -> None:
         try:
             statefile.write(path, statefile.State(
                 [e for e in app.keys.entries() if e.source == "admin"],
-                list(app.admin_loaded.values()), sorted(app.admin_unloaded)))
+                list(app.admin_loaded.values()), sorted(app.admin_unloaded),
+                dict(app.admin_settings)))
         except OSError as exc:
             log.error("cannot write state file %s: %s", path, exc.strerror or exc)
 
@@ -121,7 +124,7 @@ async def serve(config: Config, on_ready: Callable[[str], None] | None = None) -
     """Run the server until SIGTERM or SIGINT; return the process exit code."""
     loop = asyncio.get_running_loop()
     scheduler = Scheduler(time.monotonic, loop.call_later)
-    app = App(config, scheduler.stats)
+    app = App(config, scheduler.stats, loop.call_soon)
     if config.state_file:
         try:
             restore_state(app, config.state_file)

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 import orjson
 
 from . import content, tokens
-from .config import Config, ModelSpec
+from .config import Config, ModelSpec, check_model
 from .errors import Invalid
 from .headers import HeaderTable
 from .keys import KeyRing
 from .ready import Ready, Shapes
 from .reply import Plan
 from .scheduler import Stats
+from .trouble import OVERRIDE_PREFIX, Admission, Faults, Limits, Trouble, parse_fault_list
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -52,8 +53,10 @@ GAP_POOL = 1 << 16
 
 @functools.lru_cache(maxsize=64)
 def gap_pool(itl: float, spread: float, dist: str) -> array[float]:
-    """Inter-token pauses with mean about ``itl`` and standard deviation ``spread``, all >= 0,
-    twice over so that a slice from any start never wraps.
+    """Pauses (between tokens, or before the first) with mean about ``itl``, all >= 0, twice
+    over so that a slice from any start never wraps: ``normal`` (standard deviation
+    ``spread``, clipped at 0), ``lognormal`` (mean ``itl``, standard deviation ``spread``) or
+    ``uniform`` (between ``itl - spread`` and ``itl + spread``, clipped at 0).
 
     One pool per distinct (itl, spread, dist), shared by every model that uses it, and kept
     as float64s (1 MiB) rather than float objects: a pool per model cost 46 MB of RSS.
@@ -66,6 +69,9 @@ def gap_pool(itl: float, spread: float, dist: str) -> array[float]:
         mu = math.log(itl) - sigma2 / 2.0
         sigma = math.sqrt(sigma2)
         pool = array("d", (rng.lognormvariate(mu, sigma) for _ in range(GAP_POOL)))
+    elif dist == "uniform":
+        low = max(0.0, itl - spread)
+        pool = array("d", (rng.uniform(low, itl + spread) for _ in range(GAP_POOL)))
     else:
         pool = array("d", (max(0.0, rng.gauss(itl, spread)) for _ in range(GAP_POOL)))
     return pool * 2
@@ -76,14 +82,16 @@ class Profile:
 
     __slots__ = ("spec", "mode", "text_tokens", "ttft", "itl", "tokens_per_chunk",
                  "delay_nonstream", "lorem_tokens", "reasoning_style", "reasoning_tokens",
-                 "tool_call_probability", "embedding_dimensions", "gaps", "cache", "paced",
-                 "text")
+                 "tool_call_probability", "embedding_dimensions", "gaps", "ttft_pool",
+                 "prefill", "slowdown", "knee", "faults", "cache", "paced", "text")
 
     def __init__(self, spec: ModelSpec, mode: Mode, text_tokens: list[str], ttft: float,
                  itl: float, tokens_per_chunk: int, delay_nonstream: bool,
                  lorem_tokens: int = 128, reasoning_style: str = "reasoning_content",
                  reasoning_tokens: list[str] | None = None, tool_call_probability: float = 0.0,
-                 embedding_dimensions: int = 1536, gaps: Sequence[float] = ()) -> None:
+                 embedding_dimensions: int = 1536, gaps: Sequence[float] = (),
+                 ttft_pool: Sequence[float] = (), prefill: float = 0.0, slowdown: float = 0.0,
+                 knee: int = 0, faults: Faults | None = None) -> None:
         self.spec = spec
         self.mode = mode
         self.text_tokens = text_tokens
@@ -98,10 +106,20 @@ class Profile:
         self.embedding_dimensions = embedding_dimensions
         #: Jittered pauses (empty without jitter), shared between models (see gap_pool).
         self.gaps = gaps
+        #: Jittered times to first token, likewise.
+        self.ttft_pool = ttft_pool
+        #: Seconds of time to first token per prompt token (an engine's prefill).
+        self.prefill = prefill
+        #: Seconds of inter-token latency added per stream running beyond ``knee``.
+        self.slowdown = slowdown
+        self.knee = knee
+        #: The faults this model suffers, or None.
+        self.faults = faults
         #: Route modules keep their precomputed bytes here, keyed as they need (``keep``).
         self.cache: dict[Any, Any] = {}
         #: Whether replies of this model wait at all (set once, read per request).
-        self.paced = ttft > 0 or itl > 0 or bool(gaps)
+        self.paced = ttft > 0 or itl > 0 or bool(gaps) or bool(ttft_pool) or prefill > 0 \
+            or slowdown > 0
         #: The text of ``text_tokens``, joined once.
         self.text = "".join(text_tokens)
 
@@ -116,12 +134,35 @@ class Profile:
         start = random.randrange(GAP_POOL)
         return islice(self.gaps, start, start + steps - 1)
 
-    def plan(self, steps: list[bytes]) -> Plan:
+    def timing(self, prompt_tokens: int = 0, streams: int = 0, ttft: float | None = None,
+               itl: float | None = None) -> tuple[float, float]:
+        """(time to first token, inter-token latency) of one reply: the model's, or the ones a
+        request asked for; plus the prefill of ``prompt_tokens``, a draw from the spread of
+        the time to first token, and the slowdown of ``streams`` running."""
+        if ttft is None:
+            ttft = self.ttft
+            if self.ttft_pool:
+                import random
+
+                ttft = self.ttft_pool[random.randrange(GAP_POOL)]
+        ttft += self.prefill * prompt_tokens
+        if itl is None:
+            itl = self.itl
+        if self.slowdown and streams > self.knee:
+            itl += self.slowdown * (streams - self.knee)
+        return ttft, itl
+
+    def plan(self, steps: list[bytes], prompt_tokens: int = 0, streams: int = 0,
+             ttft: float | None = None, itl: float | None = None) -> Plan:
         """Pace ``steps`` as a stream of this model: step k at ttft + k*itl (+ jitter)."""
-        if not self.gaps or len(steps) < 2:
-            return Plan(steps, self.ttft, self.itl)
-        offsets = list(accumulate(self._pauses(len(steps)), initial=self.ttft))
-        return Plan(steps, self.ttft, self.itl, offsets=offsets)
+        ttft, step = self.timing(prompt_tokens, streams, ttft, itl)
+        if not self.gaps or len(steps) < 2 or itl is not None:
+            return Plan(steps, ttft, step)
+        shift = step - self.itl   # the slowdown, on top of the jittered pauses
+        pauses = self._pauses(len(steps))
+        if shift:
+            pauses = (p + shift for p in pauses)
+        return Plan(steps, ttft, step, offsets=list(accumulate(pauses, initial=ttft)))
 
     def keep(self, key: Any, value: T) -> T:
         """Keep ``value`` in ``cache`` under ``key`` (emptied when full: a load test uses a
@@ -136,14 +177,16 @@ class Profile:
         found: bytes | None = self.cache.get(model)
         return found if found is not None else self.keep(model, orjson.dumps(model))
 
-    def delay(self, steps: int) -> float:
+    def delay(self, steps: int, prompt_tokens: int = 0, streams: int = 0,
+              ttft: float | None = None, itl: float | None = None) -> float:
         """How long a whole reply waits: as long as a stream of ``steps`` steps would take
         (0 when the model does not delay non-streaming replies)."""
         if not self.delay_nonstream or not self.paced:
             return 0.0
-        if self.gaps and steps > 1:
-            return self.ttft + sum(self._pauses(steps))
-        return self.ttft + (steps - 1) * self.itl
+        first, step = self.timing(prompt_tokens, streams, ttft, itl)
+        if self.gaps and steps > 1 and itl is None:
+            return first + sum(self._pauses(steps)) + (steps - 1) * (step - self.itl)
+        return first + (steps - 1) * step
 
 
 def build_profile(config: Config, spec: ModelSpec) -> Profile:
@@ -156,11 +199,16 @@ def build_profile(config: Config, spec: ModelSpec) -> Profile:
     spread = config.model_setting(spec, "itl_jitter_ms") / 1000.0
     dist = config.model_setting(spec, "itl_jitter_dist")
     gaps: Sequence[float] = gap_pool(itl, spread, dist) if spread > 0 else ()
+    ttft = config.model_setting(spec, "ttft_ms") / 1000.0
+    ttft_spread = config.model_setting(spec, "ttft_jitter_ms") / 1000.0
+    ttft_pool: Sequence[float] = () if not ttft_spread else \
+        gap_pool(ttft, ttft_spread, config.model_setting(spec, "ttft_jitter_dist"))
+    rates = parse_fault_list(config.model_setting(spec, "faults"))
     return Profile(
         spec=spec,
         mode=mode,
         text_tokens=text_tokens,
-        ttft=config.model_setting(spec, "ttft_ms") / 1000.0,
+        ttft=ttft,
         itl=itl,
         tokens_per_chunk=config.model_setting(spec, "tokens_per_chunk"),
         delay_nonstream=config.model_setting(spec, "delay_nonstream"),
@@ -170,6 +218,11 @@ def build_profile(config: Config, spec: ModelSpec) -> Profile:
         tool_call_probability=config.model_setting(spec, "tool_call_probability"),
         embedding_dimensions=config.model_setting(spec, "embedding_dimensions"),
         gaps=gaps,
+        ttft_pool=ttft_pool,
+        prefill=config.model_setting(spec, "prefill_ms_per_1k_tokens") / 1_000_000.0,
+        slowdown=config.model_setting(spec, "itl_slowdown_ms_per_100_streams") / 100_000.0,
+        knee=config.slowdown_knee_streams,
+        faults=Faults(rates, config.model_setting(spec, "stall_ms")) if rates else None,
     )
 
 
@@ -218,9 +271,11 @@ class Counters:
     """Traffic counters the protocol bumps and GET /stats reads."""
 
     __slots__ = ("connections_open", "connections_total", "protocol_errors", "rejected",
-                 "timeouts")
+                 "timeouts", "faults")
 
     def __init__(self) -> None:
+        #: Faults injected, by name ("429", "drop", ...), drawn or asked for.
+        self.faults: dict[str, int] = {}
         self.connections_open = 0
         self.connections_total = 0
         self.protocol_errors = 0
@@ -238,10 +293,14 @@ class App:
 
     __slots__ = ("config", "connections", "profiles", "default_profiles", "models_body",
                  "model_bodies", "counters", "pacing", "memo", "ready", "shapes", "headers",
-                 "responses", "keys", "specs", "admin_loaded", "admin_unloaded", "on_change")
+                 "responses", "keys", "specs", "admin_loaded", "admin_unloaded", "on_change",
+                 "trouble", "_errors", "admin_settings", "config_changes", "soon")
 
-    def __init__(self, config: Config, pacing: Stats | None = None) -> None:
+    def __init__(self, config: Config, pacing: Stats | None = None,
+                 soon: Callable[[Callable[[], None]], object] | None = None) -> None:
         self.config = config
+        #: The loop's call_soon (None in tests that drive the protocol by hand).
+        self.soon = soon
         self.counters = Counters()
         self.connections = Connections(config.keepalive_timeout_s)
         #: The scheduler's counters, read by GET /stats.
@@ -252,8 +311,13 @@ class App:
         self.ready: dict[tuple[bytes, bytes, bytes], Ready] = {}
         #: Kept replies for requests that differ only in their last message's text.
         self.shapes = Shapes()
-        #: Which request headers the parsers read.
+        #: Which request headers the parsers read: x-fastmock-* change a reply.
         self.headers = HeaderTable()
+        if config.request_overrides:
+            self.headers.answer_headers((OVERRIDE_PREFIX,))
+        #: Faults, limits and admission, when any is configured (see ``trouble``).
+        self.trouble: Trouble | None = None
+        self._errors: Trouble | None = None
         self.profiles: dict[str, Profile] = {}
         #: What an unknown model name is served as, by the kind its route expects.
         self.default_profiles: dict[Kind, Profile] = {
@@ -268,6 +332,9 @@ class App:
         #: What the admin API changed, for --state-file: models it loaded, config models it
         #: unloaded. (Keys it created are the key ring's entries from source "admin".)
         self.admin_loaded: dict[str, ModelSpec] = {}
+        #: Global settings changed through PATCH /admin/config, and how many changes so far.
+        self.admin_settings: dict[str, Any] = {}
+        self.config_changes = 0
         self.admin_unloaded: set[str] = set()
         #: Called after every admin change (the server saves the state file there).
         self.on_change: Callable[[], None] | None = None
@@ -279,6 +346,7 @@ class App:
         """Replace the served models and rebuild everything precomputed from them."""
         self.specs = {s.id: s for s in specs}
         self.profiles = {s.id: build_profile(self.config, s) for s in specs}
+        self.rebuild_trouble()
         self.memo.clear()
         self.ready.clear()
         self.shapes.clear()
@@ -286,6 +354,49 @@ class App:
                           "owned_by": s.owned_by} for s in specs}
         self.models_body = orjson.dumps({"object": "list", "data": list(objects.values())})
         self.model_bodies = {k: orjson.dumps(v) for k, v in objects.items()}
+
+    def rebuild_trouble(self) -> None:
+        """Hold a Trouble when faults, limits or admission are configured, else none; the
+        buckets and the admission (with whoever waits in it) stay when their settings do."""
+        config = self.config
+        faulty = any(p.faults is not None for p in self.profiles.values()) or any(
+            p.faults is not None for p in self.default_profiles.values())
+        old = self.trouble
+        limits = old.limits if old is not None else None
+        if not (config.rpm or config.tpm):
+            limits = None
+        elif limits is None or (limits.rpm, limits.tpm) != (config.rpm, config.tpm):
+            limits = Limits(config.rpm, config.tpm, self.soon)
+        admission = old.admission if old is not None else None
+        if not config.max_concurrency:
+            if admission is not None:   # let whoever waits go
+                admission.limit = 10**9
+                admission.leave_all()
+            admission = None
+        elif admission is None:
+            admission = Admission(config.max_concurrency, config.max_queue)
+        else:
+            admission.limit, admission.queue_limit = config.max_concurrency, config.max_queue
+            admission.leave_all()
+        if not (faulty or limits or admission):
+            self.trouble = None
+            return
+        seed = None if config.fault_seed < 0 else config.fault_seed
+        trouble = Trouble(seed, limits, admission, config.retry_after_ms)
+        if not faulty and admission is None:
+            trouble.lean = limits
+        if old is not None and old.rng is not None and seed is None:
+            trouble.rng = old.rng
+        self.trouble = trouble
+
+    def errors(self) -> Trouble:
+        """What makes fault replies (the configured trouble, or one made for requests that
+        ask for a fault with x-fastmock-fault on a server that has none)."""
+        if self.trouble is not None:
+            return self.trouble
+        if self._errors is None:
+            self._errors = Trouble(None, None, None, self.config.retry_after_ms)
+        return self._errors
 
     def prepared(self, route: str, body: bytes, prepare: Callable[[bytes, App], Any]) -> Any:
         """``prepare(body, app)``, memoized by the exact body bytes.
@@ -322,6 +433,24 @@ class App:
                 self.admin_unloaded.add(model_id)   # a configured model: keep it unloaded
         self.set_models([s for s in self.specs.values() if s.id not in gone])
         return gone
+
+    def reconfigure(self, settings: dict[str, Any], models: dict[str, ModelSpec]) -> None:
+        """Change global settings and models' settings while running (PATCH /admin/config):
+        profiles, trouble and every kept reply are rebuilt; buckets and the admission stay."""
+        config = self.config.replace(**settings) if settings else self.config
+        specs = {**self.specs, **models}
+        for spec in (None, *specs.values()):
+            check_model(config, spec)
+        self.config = config
+        self.admin_settings.update(settings)
+        self.admin_loaded.update(models)
+        self.default_profiles = {
+            kind: build_profile(config, ModelSpec("*", kind=kind))
+            for kind in ("chat", "reasoning", "embedding", "rerank")}
+        self.headers.answer_headers((OVERRIDE_PREFIX,) if config.request_overrides else ())
+        self.connections.keepalive = config.keepalive_timeout_s
+        self.set_models(list(specs.values()))
+        self.config_changes += 1
 
     def changed(self) -> None:
         if self.on_change is not None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from .config import ConfigError, ModelSpec, model_spec
+from .config import ConfigError, ModelSpec, coerce_setting, model_spec
 from .keys import KeyEntry
 
 VERSION = 1
@@ -25,6 +25,8 @@ class State:
     keys: list[KeyEntry] = field(default_factory=list)
     loaded: list[ModelSpec] = field(default_factory=list)
     unloaded: list[str] = field(default_factory=list)
+    #: Global settings changed through PATCH /admin/config.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def spec_to_state(spec: ModelSpec) -> dict[str, Any]:
@@ -57,6 +59,11 @@ def read(path: str) -> State:
             state.loaded.append(ModelSpec(spec.id, spec.kind, spec.owned_by, created,
                                           spec.overrides))
         state.unloaded = [str(i) for i in data.get("unloaded", [])]
+        settings = data.get("settings", {})
+        if not isinstance(settings, dict):
+            raise ValueError("settings must be an object")
+        state.settings = {key: coerce_setting(key, value, f"{path}: settings")
+                          for key, value in settings.items()}
         return state
     except ConfigError as exc:
         raise ConfigError(f"state file {path} is invalid: {exc}") from None
@@ -71,6 +78,7 @@ def write(path: str, state: State) -> None:
         "keys": [k.to_state() for k in state.keys],
         "models": [spec_to_state(m) for m in state.loaded],
         "unloaded": state.unloaded,
+        "settings": state.settings,
     }, option=orjson.OPT_INDENT_2)
     import tempfile  # only when writing: it costs startup time
 

@@ -38,6 +38,7 @@ ROUTES: dict[str, dict[bytes, Any]] = {
     "/admin/models/load": {b"POST": "admin.load_model"},
     "/admin/models/unload": {b"POST": "admin.unload_model"},
     "/admin/models/unload_all": {b"POST": "admin.unload_all"},
+    "/admin/config": {b"GET": "admin.get_config", b"PATCH": "admin.patch_config"},
     "/models": {b"GET": "models.list_models"},
     "/health": {b"GET": "health.health"},
     "/healthz": {b"GET": "health.health"},

@@ -6,10 +6,13 @@ It is not open to the world: with ``--admin-key`` every admin request must prese
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
-from ..config import OPTION_BY_NAME, ConfigError, model_spec
+import orjson
+
+from ..config import OPTION_BY_NAME, RUNTIME_OPTIONS, ConfigError, coerce_setting, model_spec
 from ..frames import json_reply
 from ..keys import presented_key
 from ..reply import Reply
@@ -18,6 +21,8 @@ from .common import Request, invalid, json_object, want_str
 
 if TYPE_CHECKING:
     from typing import Any
+
+log = logging.getLogger("fastmock")
 
 MODEL_TYPES = ("chat", "embedding", "rerank", "reasoning")
 
@@ -95,6 +100,65 @@ def load_model(req: Request, app: App) -> Reply:
     return json_reply(200, {"id": spec.id, "object": "model", "created": spec.created,
                             "owned_by": spec.owned_by, "model_type": spec.kind,
                             "settings": dict(spec.overrides)})
+
+
+def _config_view(app: App) -> dict[str, Any]:
+    config = app.config
+    return {
+        "object": "fastmock.config",
+        "settings": {name: getattr(config, name) for name in RUNTIME_OPTIONS},
+        "models": {spec.id: {name: value for name, value in spec.overrides.items()
+                             if name in RUNTIME_OPTIONS}
+                   for spec in app.specs.values() if spec.overrides},
+        "changed_through_admin": dict(app.admin_settings),
+        "changes": app.config_changes,
+    }
+
+
+def get_config(req: Request, app: App) -> Reply:
+    """GET /admin/config: the settings that may change while the server runs."""
+    return json_reply(200, _config_view(app))
+
+
+def patch_config(req: Request, app: App) -> Reply:
+    """PATCH /admin/config: change them, globally or per model (``"models": {"<id>": {...}}``);
+    the change applies to the next request and is logged."""
+    body = json_object(req.body)
+    settings: dict[str, Any] = {}
+    models: dict[str, Any] = {}
+    for key, value in body.items():
+        if key == "models":
+            if not isinstance(value, dict):
+                raise invalid("'models' must be an object of model ids to settings.", "models",
+                              "invalid_type")
+            for model_id, changes in value.items():
+                spec = app.specs.get(model_id)
+                if spec is None:
+                    raise invalid(f"The model '{model_id}' is not served; load it first "
+                                  "(POST /admin/models/load).", f"models.{model_id}",
+                                  "model_not_found", status=404)
+                if not isinstance(changes, dict):
+                    raise invalid(f"'models.{model_id}' must be an object of settings.",
+                                  f"models.{model_id}", "invalid_type")
+                try:
+                    models[model_id] = model_spec(model_id, changes, f"models.{model_id}",
+                                                  spec)
+                except ConfigError as exc:
+                    name = next(iter(changes), None)
+                    raise invalid(str(exc), f"models.{model_id}.{name}" if name else None,
+                                  "invalid_value") from None
+            continue
+        try:
+            settings[key] = coerce_setting(key, value, "settings")
+        except ConfigError as exc:
+            raise invalid(str(exc), key, "invalid_value") from None
+    try:
+        app.reconfigure(settings, models)
+    except ConfigError as exc:
+        raise invalid(str(exc), None, "invalid_value") from None
+    log.info("config changed through the admin API: %s", orjson.dumps(body).decode())
+    app.changed()
+    return json_reply(200, _config_view(app))
 
 
 def unload_model(req: Request, app: App) -> Reply:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from .. import content, say, tokens
-from ..frames import CLOCK, ID_STANDIN, ID_STANDIN_JSON, JSON_HEADERS, SSE_HEADERS
+from ..frames import CHUNKS_ERROR, CLOCK, ID_STANDIN, ID_STANDIN_JSON, JSON_HEADERS, SSE_HEADERS
 from ..reply import Prompt, Reply
 from ..say import Said
 from ..state import App, Profile
@@ -193,11 +193,11 @@ class Prepared:
     """What a chat request body decides, apart from the reply's identity and timing."""
 
     __slots__ = ("profile", "pieces", "usage", "model_json", "stream", "include_usage",
-                 "volatile", "prompt")
+                 "volatile", "prompt", "prompt_tokens")
 
     def __init__(self, profile: Profile, pieces: ChatPieces, usage: bytes, model_json: bytes,
                  stream: bool, include_usage: bool, volatile: bool = False,
-                 prompt: Prompt | None = None) -> None:
+                 prompt: Prompt | None = None, prompt_tokens: int = 0) -> None:
         self.profile = profile
         self.pieces = pieces
         self.usage = usage
@@ -207,9 +207,10 @@ class Prepared:
         self.volatile = volatile   # a random tool choice: never memoized
         #: Set when the reply depends on the last message's text only through its tokens.
         self.prompt = prompt
+        self.prompt_tokens = prompt_tokens
 
 
-def prepare(raw: bytes, app: App) -> Prepared:
+def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
     """Parse and validate a chat body and pick its precomputed pieces (memoized per body).
 
     Optional fields are looked at only when present: a body of just ``model`` and
@@ -221,10 +222,10 @@ def prepare(raw: bytes, app: App) -> Prepared:
     followup = messages[-1].get("role") in ("tool", "function")
     stream = include_usage = False
     n = 1
-    if len(body) == 2 and profile.mode != "echo":
+    if len(body) == 2 and profile.mode != "echo" and fill_to is None:
         ask = say.PLAIN[followup]
     else:
-        ask = say.Ask(followup=followup)
+        ask = say.Ask(followup=followup, fill_to=fill_to)
         if profile.mode == "echo":
             ask.echo_text = content.last_user_text(messages)
         if "stream" in body or "stream_options" in body:
@@ -240,6 +241,8 @@ def prepare(raw: bytes, app: App) -> Prepared:
         if "top_p" in body:
             want_number(body, "top_p", 0, 1)
         say.read_options(body, ask)
+        if fill_to is not None:
+            ask.limit = fill_to if ask.limit is None else min(ask.limit, fill_to)
     said = say.decide(profile, ask)
     pieces = _pieces(profile, said, n, include_usage)
     usage = usage_bytes(prompt, pieces.completion_tokens, pieces.reasoning_tokens)
@@ -249,7 +252,7 @@ def prepare(raw: bytes, app: App) -> Prepared:
         blind = Prompt(last, prompt - last_tokens, pieces.completion_tokens,
                        include_usage or not stream)
     return Prepared(profile, pieces, usage, profile.json_name(model), stream, include_usage,
-                    said.volatile, blind)
+                    said.volatile, blind, prompt)
 
 
 def sse_steps(head: bytes, step_tails: list[list[bytes]], usage: bytes | None) -> list[bytes]:
@@ -274,14 +277,18 @@ def render(app: App, p: Prepared, ident: bytes) -> Reply:
         if pieces.has_call:
             steps = [s.replace(ID_STANDIN_JSON, ident) for s in steps]
         return Reply(200, SSE_HEADERS, steps=steps, pace=p.profile, cacheable=not p.volatile,
-                     prompt=p.prompt)
+                     prompt=p.prompt, model=p.profile,
+                     tokens=p.prompt_tokens + pieces.completion_tokens,
+                     prompt_tokens=p.prompt_tokens, error_step=CHUNKS_ERROR)
     choices = pieces.choices.replace(ID_STANDIN_JSON, ident) if pieces.has_call \
         else pieces.choices
     out = (b'{"id":"chatcmpl-%s","object":"chat.completion","created":%s,"model":%s,'
            b'"choices":%s,"usage":%s,"service_tier":"default",%s}'
            % (ident, CLOCK.unix_bytes, p.model_json, choices, p.usage, FINGERPRINT))
     return Reply(200, JSON_HEADERS, out, pace=p.profile, wait_steps=len(pieces.step_tails),
-                 cacheable=not p.volatile, prompt=p.prompt)
+                 cacheable=not p.volatile, prompt=p.prompt, model=p.profile,
+                 tokens=p.prompt_tokens + pieces.completion_tokens,
+                 prompt_tokens=p.prompt_tokens)
 
 
 handle = prepared_route("chat", prepare, render)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..state import App, Profile
+    from ..trouble import Overrides
 
 __all__ = ["Invalid", "Request", "invalid", "json_object", "prepared_route", "stream_flags",
            "text_inputs", "want_bool", "want_dict", "want_int", "want_list", "want_model",
@@ -26,10 +27,11 @@ __all__ = ["Invalid", "Request", "invalid", "json_object", "prepared_route", "st
 class Request:
     """A complete request, as the protocol hands it to the router."""
 
-    __slots__ = ("method", "target", "headers", "body", "loopback", "ident")
+    __slots__ = ("method", "target", "headers", "body", "loopback", "ident", "overrides")
 
     def __init__(self, method: bytes, target: bytes, headers: list[Header], body: bytes = b"",
-                 loopback: bool = True, ident: bytes | None = None) -> None:
+                 loopback: bool = True, ident: bytes | None = None,
+                 overrides: Overrides | None = None) -> None:
         self.method = method
         self.target = target
         self.headers = headers
@@ -39,6 +41,8 @@ class Request:
         #: The id to write into the reply: ``frames.ID_MARK`` from the protocol (which
         #: splices the real one in), or None for a fresh id (direct callers, tests).
         self.ident = ident
+        #: What the request asked for with x-fastmock-* headers (see ``trouble``).
+        self.overrides = overrides
 
 
 def json_object(body: bytes) -> dict[str, Any]:
@@ -159,14 +163,21 @@ def want_model(body: dict[str, Any], app: App, route: str) -> tuple[str, Profile
     return model, profile_for(app, model, route)
 
 
-def prepared_route(name: str, prepare: Callable[[bytes, App], Any],
+def prepared_route(name: str, prepare: Callable[..., Any],
                    render: Callable[[App, Any, bytes], Reply]) -> Callable[[Request, App], Reply]:
     """An endpoint split in two: ``prepare`` (memoized per body, see ``App.prepared``) and
     ``render`` (the id and the clock spliced into prepared bytes). A memoized error reply is
-    sent as it is."""
+    sent as it is. A request that asks for a length (``x-fastmock-tokens``) is prepared for
+    itself: the same body has another reply then."""
 
     def handle(req: Request, app: App) -> Reply:
-        prepared = app.prepared(name, req.body, prepare)
+        if req.overrides is not None and req.overrides.tokens is not None:
+            try:
+                prepared = prepare(req.body, app, req.overrides.tokens)
+            except Invalid as exc:
+                return exc.reply
+        else:
+            prepared = app.prepared(name, req.body, prepare)
         if type(prepared) is Reply:
             return prepared
         return render(app, prepared, req.ident or IDS.new())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import orjson
 
 from .. import say
-from ..frames import CLOCK, JSON_HEADERS, SSE_HEADERS
+from ..frames import CHUNKS_ERROR, CLOCK, JSON_HEADERS, SSE_HEADERS
 from ..reply import Reply
 from ..state import App, Profile
 from .chat import FINGERPRINT, MAX_N, MAX_TOKENS, sse_steps, usage_bytes
@@ -47,11 +47,11 @@ def _tails(profile: Profile, said: say.Said, index: int, end: bytes) -> list[byt
 
 class Prepared:
     __slots__ = ("profile", "choices", "step_tails", "usage", "model_json", "stream",
-                 "include_usage", "volatile")
+                 "include_usage", "volatile", "prompt_tokens", "tokens")
 
     def __init__(self, profile: Profile, choices: bytes, step_tails: list[list[bytes]],
                  usage: bytes, model_json: bytes, stream: bool, include_usage: bool,
-                 volatile: bool = False) -> None:
+                 volatile: bool = False, prompt_tokens: int = 0, tokens: int = 0) -> None:
         self.profile = profile
         self.choices = choices
         self.step_tails = step_tails
@@ -60,9 +60,11 @@ class Prepared:
         self.stream = stream
         self.include_usage = include_usage
         self.volatile = volatile
+        self.prompt_tokens = prompt_tokens
+        self.tokens = tokens
 
 
-def prepare(raw: bytes, app: App) -> Prepared:
+def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
     body = json_object(raw)
     model, profile = want_model(body, app, "completions")
     # A token-id prompt echoes as nothing: there is no vocabulary to decode it.
@@ -72,6 +74,8 @@ def prepare(raw: bytes, app: App) -> Prepared:
     echo = want_bool(body, "echo")
     n = want_int(body, "n", 1, MAX_N) or 1
     limit = want_int(body, "max_tokens", 1, MAX_TOKENS) or DEFAULT_MAX_TOKENS
+    if fill_to is not None:
+        limit = fill_to
     want_int(body, "best_of", 1, 20)
     want_number(body, "temperature", 0, 2)
     want_number(body, "top_p", 0, 1)
@@ -82,7 +86,8 @@ def prepare(raw: bytes, app: App) -> Prepared:
     per_choice: list[list[bytes]] = []   # the stream tails of each choice, step by step
     completion = 0
     for p, (text, _) in enumerate(prompts):
-        said = say.decide(profile, say.Ask(echo_text=text, seed=seed, limit=limit, stop=stop))
+        said = say.decide(profile, say.Ask(echo_text=text, seed=seed, limit=limit, stop=stop,
+                                           fill_to=fill_to))
         answer = said.text
         for j in range(n):
             index = p * n + j
@@ -104,7 +109,7 @@ def prepare(raw: bytes, app: App) -> Prepared:
     prompt_count = sum(count for _, count in prompts)
     return Prepared(profile, b"[" + b",".join(choices) + b"]", step_tails,
                     usage_bytes(prompt_count, completion), profile.json_name(model), stream,
-                    include_usage)
+                    include_usage, False, prompt_count, prompt_count + completion)
 
 
 def render(app: App, p: Prepared, ident: bytes) -> Reply:
@@ -112,12 +117,14 @@ def render(app: App, p: Prepared, ident: bytes) -> Reply:
         head = (b'data: {"id":"cmpl-%s","object":"text_completion","created":%s,"model":%s,'
                 b'%s,"choices":[' % (ident, CLOCK.unix_bytes, p.model_json, FINGERPRINT))
         steps = sse_steps(head, p.step_tails, p.usage if p.include_usage else None)
-        return Reply(200, SSE_HEADERS, steps=steps, pace=p.profile, cacheable=True)
+        return Reply(200, SSE_HEADERS, steps=steps, pace=p.profile, cacheable=True,
+                     model=p.profile, tokens=p.tokens, prompt_tokens=p.prompt_tokens,
+                     error_step=CHUNKS_ERROR)
     out = (b'{"id":"cmpl-%s","object":"text_completion","created":%s,"model":%s,"choices":%s,'
            b'"usage":%s,%s}' % (ident, CLOCK.unix_bytes, p.model_json, p.choices, p.usage,
                                 FINGERPRINT))
     return Reply(200, JSON_HEADERS, out, pace=p.profile, wait_steps=len(p.step_tails),
-                 cacheable=True)
+                 cacheable=True, model=p.profile, tokens=p.tokens, prompt_tokens=p.prompt_tokens)
 
 
 handle = prepared_route("completions", prepare, render)

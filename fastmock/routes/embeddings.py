@@ -18,7 +18,7 @@ import orjson
 
 from ..frames import JSON_HEADERS
 from ..reply import Reply
-from ..state import App
+from ..state import App, Profile
 from .common import (
     invalid,
     json_object,
@@ -57,13 +57,15 @@ def vector(model: str, text: str, size: int, dimensions: int) -> array[float]:
 
 
 class Prepared:
-    __slots__ = ("body",)
+    __slots__ = ("body", "profile", "tokens")
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, profile: Profile, tokens: int) -> None:
         self.body = body
+        self.profile = profile
+        self.tokens = tokens
 
 
-def prepare(raw: bytes, app: App) -> Prepared:
+def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
     body = json_object(raw)
     model, profile = want_model(body, app, "embeddings")
     size = profile.embedding_dimensions
@@ -87,11 +89,12 @@ def prepare(raw: bytes, app: App) -> Prepared:
         data.append({"object": "embedding", "index": index, "embedding": embedding})
     out = orjson.dumps({"object": "list", "data": data, "model": model,
                         "usage": {"prompt_tokens": used, "total_tokens": used}})
-    return Prepared(out)
+    return Prepared(out, profile, used)
 
 
 def render(app: App, p: Prepared, ident: bytes) -> Reply:
-    return Reply(200, JSON_HEADERS, p.body, cacheable=True)
+    return Reply(200, JSON_HEADERS, p.body, cacheable=True, model=p.profile, tokens=p.tokens,
+                 prompt_tokens=p.tokens)
 
 
 handle = prepared_route("embeddings", prepare, render)

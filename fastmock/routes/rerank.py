@@ -16,7 +16,7 @@ import orjson
 from .. import tokens
 from ..frames import JSON_HEADERS
 from ..reply import Reply
-from ..state import App
+from ..state import App, Profile
 from .common import (
     invalid,
     json_object,
@@ -61,9 +61,9 @@ def _documents(body: dict[str, Any]) -> list[str]:
     return out
 
 
-def prepare(raw: bytes, app: App) -> bytes:
+def prepare(raw: bytes, app: App, fill_to: int | None = None) -> tuple[bytes, Profile, int]:
     body = json_object(raw)
-    model, _ = want_model(body, app, "rerank")
+    model, profile = want_model(body, app, "rerank")
     query = want_str(body, "query", required=True)
     assert query is not None
     docs = _documents(body)
@@ -84,12 +84,13 @@ def prepare(raw: bytes, app: App) -> bytes:
     # The id is filled in per request; the rest depends on the body only.
     return orjson.dumps({"id": "\0", "model": model, "results": results,
                          "usage": {"prompt_tokens": used, "total_tokens": used},
-                         "meta": {"billed_units": {"search_units": 1}}})
+                         "meta": {"billed_units": {"search_units": 1}}}), profile, used
 
 
-def render(app: App, body: bytes, ident: bytes) -> Reply:
+def render(app: App, prepared: tuple[bytes, Profile, int], ident: bytes) -> Reply:
+    body, profile, used = prepared
     return Reply(200, JSON_HEADERS, body.replace(b'"\\u0000"', b'"rerank-%s"' % ident, 1),
-                 cacheable=True)
+                 cacheable=True, model=profile, tokens=used, prompt_tokens=used)
 
 
 handle = prepared_route("rerank", prepare, render)

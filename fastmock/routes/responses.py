@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING
 import orjson
 
 from .. import content, say, tokens
-from ..frames import CLOCK, ID_MARK, ID_STANDIN, ID_STANDIN_JSON, JSON_HEADERS, SSE_HEADERS
+from ..frames import (
+    CLOCK,
+    ID_MARK,
+    ID_STANDIN,
+    ID_STANDIN_JSON,
+    JSON_HEADERS,
+    SEQ_MARK,
+    SSE_HEADERS,
+    STREAM_ERROR,
+)
 from ..reply import Reply
 from ..state import App, Profile
 from .common import (
@@ -38,13 +47,17 @@ ID = ID_STANDIN
 TIME = "\0fmtime\0"
 _ID_B = ID_STANDIN_JSON
 _TIME_B = orjson.dumps(TIME)
+_SEQ = "\0seq\0"
+_SEQ_B = orjson.dumps(_SEQ)
 
 
 class Prepared:
-    __slots__ = ("profile", "body", "steps", "stream", "store", "previous", "volatile")
+    __slots__ = ("profile", "body", "steps", "stream", "store", "previous", "volatile",
+                 "prompt_tokens", "tokens", "error_tail")
 
     def __init__(self, profile: Profile, body: bytes, steps: list[bytes], stream: bool,
-                 store: bool, previous: str | None, volatile: bool = False) -> None:
+                 store: bool, previous: str | None, volatile: bool = False,
+                 prompt_tokens: int = 0, tokens: int = 0, error_tail: bytes = b"") -> None:
         self.profile = profile
         self.body = body            # the final response object, with stand-ins
         self.steps = steps          # the event stream, with stand-ins
@@ -52,6 +65,10 @@ class Prepared:
         self.store = store
         self.previous = previous
         self.volatile = volatile    # a random tool choice: never memoized
+        self.prompt_tokens = prompt_tokens
+        self.tokens = tokens
+        #: The stream's end when an error befalls it: error, then response.failed.
+        self.error_tail = error_tail
 
 
 def _input(body: dict[str, Any]) -> tuple[list[str], str, bool, int]:
@@ -183,12 +200,14 @@ def _items(profile: Profile, said: say.Said) -> Items:
     return profile.keep(key, found)
 
 
-def prepare(raw: bytes, app: App) -> Prepared:
+def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
     body = json_object(raw)
     model, profile = want_model(body, app, "responses")
     texts, last_user, followup, count = _input(body)
     instructions = want_str(body, "instructions")
     limit = want_int(body, "max_output_tokens", 1, 2**31 - 1)
+    if fill_to is not None:
+        limit = fill_to if limit is None else min(limit, fill_to)
     stream = want_bool(body, "stream")
     store = want_bool(body, "store", default=True)
     previous = want_str(body, "previous_response_id")
@@ -199,7 +218,8 @@ def prepare(raw: bytes, app: App) -> Prepared:
     tools = say.function_tools(body.get("tools"))
     ask = say.Ask(echo_text=last_user, seed=say.want_seed(body), limit=limit,
                   tools=tools, tool_choice=say.tool_choice(body.get("tool_choice")),
-                  followup=followup, response_format=say.response_format(fmt_value, "text.format"))
+                  followup=followup, response_format=say.response_format(fmt_value, "text.format"),
+                  fill_to=fill_to)
     said = say.decide(profile, ask, style="reasoning_content")   # reasoning: its own item
 
     prompt = tokens.estimate_chat_prompt(texts + ([instructions] if instructions else []),
@@ -245,7 +265,14 @@ def prepare(raw: bytes, app: App) -> Prepared:
         seen_delta = seen_delta or is_delta
         current.append(data)
     steps.append(b"".join(current))
-    return Prepared(profile, orjson.dumps(final), steps, stream, store, previous, said.volatile)
+    failed = dict(shell, status="failed", error={"code": "server_error", "message": STREAM_ERROR})
+    error_tail = b"".join(
+        b"event: %s\ndata: %s\n\n" % (e["type"].encode(), orjson.dumps(
+            dict(e, sequence_number=_SEQ)).replace(_SEQ_B, SEQ_MARK))
+        for e in (_event("error", code="server_error", message=STREAM_ERROR, param=None),
+                  _event("response.failed", response=failed)))
+    return Prepared(profile, orjson.dumps(final), steps, stream, store, previous, said.volatile,
+                    prompt, prompt + completion, error_tail)
 
 
 def render(app: App, p: Prepared, ident: bytes) -> Reply:
@@ -266,9 +293,11 @@ def render(app: App, p: Prepared, ident: bytes) -> Reply:
     cacheable = not p.volatile and p.previous is None
     if p.stream:
         return Reply(200, SSE_HEADERS, steps=[fill(s) for s in p.steps], pace=p.profile,
-                     after=after, cacheable=cacheable)
+                     after=after, cacheable=cacheable, model=p.profile, tokens=p.tokens,
+                     prompt_tokens=p.prompt_tokens, error_step=fill(p.error_tail))
     return Reply(200, JSON_HEADERS, body, pace=p.profile, wait_steps=len(p.steps), after=after,
-                 cacheable=cacheable)
+                 cacheable=cacheable, model=p.profile, tokens=p.tokens,
+                 prompt_tokens=p.prompt_tokens)
 
 
 handle = prepared_route("responses", prepare, render)

@@ -17,4 +17,7 @@ def stats(req: Request, app: App) -> Reply:
         "protocol_errors": c.protocol_errors,
         "request_timeouts": c.timeouts,
         "pacing": app.pacing.as_dict(),
+        "faults_injected": dict(sorted(c.faults.items())),
+        "trouble": app.trouble.as_dict() if app.trouble is not None else None,
+        "config_changes": app.config_changes,
     })
