@@ -12,7 +12,12 @@ stack, not part of fastmock) is run from there when the folder exists; without i
 stay empty. Each run is added to bench/runs.json and bench/RESULTS.md is written from the last
 three runs (their min-max) and the latest one in full.
 
-Needs wrk and nginx (``make bench-tools``) and the bench extra.
+Wall-clock ratios on a shared machine move by tens of percent between identical servers (the
+"plain again" row shows by how much), so the small costs (API keys, trouble configured but idle)
+are also counted in instructions per request with callgrind (bench/cost.py), which repeats to
+a few hundred instructions.
+
+Needs wrk, nginx and valgrind (``make bench-tools``) and the bench extra.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import cost  # bench/cost.py (this script's folder is first on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -252,6 +259,13 @@ def scenarios() -> list[Scenario]:
         fastmock("fastmock h11", "--http", "h11")
     keyed = fastmock("fastmock, 20 keys", "--http", "httptools",
                      *[a for k in KEYS for a in ("--api-key", k)])
+    # Trouble configured but idle: faults at rate 0 and rate limits far above the load (every
+    # reply carries its six x-ratelimit-* headers); beside two plain servers, the second of
+    # which shows how far two identical servers differ on this machine (the A/A control).
+    plain, plain_again = (fastmock(f"fastmock {n}", "--http", "httptools") for n in "ab")
+    idle_trouble = fastmock("fastmock, trouble at rate 0", "--http", "httptools",
+                            "--faults", "429:0,500:0,503:0,drop:0,stall:0",
+                            "--rpm", "100000000", "--tpm", "100000000000")
     return [
         Scenario("chat", "non-stream chat, httptools", [
             Entry("nginx", nginx, "chat.lua"), Entry("prototype", proto_ht, "chat.lua"),
@@ -272,6 +286,9 @@ def scenarios() -> list[Scenario]:
             Entry("completions", fm_ht, "completions.lua", "/v1/completions")]),
         Scenario("keys", "chat with an API key header: no keys set, and 20 keys", [
             Entry("no keys", fm_ht, "chat_keyed.lua"), Entry("20 keys", keyed, "chat_keyed.lua")]),
+        Scenario("trouble", "chat with faults at rate 0 and rate limits far above the load", [
+            Entry("plain", plain, "chat.lua"), Entry("plain again", plain_again, "chat.lua"),
+            Entry("trouble at rate 0", idle_trouble, "chat.lua")]),
     ]
 
 
@@ -382,9 +399,11 @@ def main() -> None:
     ap.add_argument("--stream-seconds", type=float, default=6.0)
     ap.add_argument("--max-streams", type=int, default=4000)
     ap.add_argument("--starts", type=int, default=7, help="starts measured per server")
-    ap.add_argument("--only", help="comma-separated parts: throughput,streams,startup")
+    ap.add_argument("--cost-requests", type=int, default=300,
+                    help="requests per callgrind run (instruction counts)")
+    ap.add_argument("--only", help="comma-separated parts: throughput,streams,startup,cost")
     args = ap.parse_args()
-    parts = set((args.only or "throughput,streams,startup").split(","))
+    parts = set((args.only or "throughput,streams,startup,cost").split(","))
     OUT.mkdir(exist_ok=True)
     TOML.write_text(FASTMOCK_TOML)
     started = time.time()
@@ -402,6 +421,10 @@ def main() -> None:
     if "startup" in parts:
         print("== start and idle memory", flush=True)
         record["startup"] = startups(args.starts)
+    if "cost" in parts and shutil.which("valgrind"):
+        print("== instructions per request (callgrind)", flush=True)
+        record["cost"] = cost.measure(args.cost_requests,
+                                      lambda line: print("   " + line, flush=True))
     record["seconds"] = round(time.time() - started)
     runs = json.loads(RUNS.read_text()) if RUNS.exists() else []
     runs.append(record)
@@ -433,6 +456,11 @@ def _rps(run: dict[str, Any], scenario: str, label: str) -> float | None:
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
+
+
+def _cost(run: dict[str, Any], case: str, base: str) -> float | None:
+    got = run.get("cost", {})
+    return got[case] / got[base] if case in got and base in got else None
 
 
 def _p99_1000(run: dict[str, Any], who: str) -> float | None:
@@ -481,6 +509,18 @@ TARGETS: list[tuple[str, str, Callable[[dict[str, Any]], float | None],
     ("20 API keys", "<= 5% slower",
      lambda r: _ratio(_rps(r, "keys", "20 keys"), _rps(r, "keys", "no keys")),
      lambda v, r: v >= 0.95, "{:.3f}x"),
+    ("faults at rate 0 + rate-limit headers", "<= 5% slower",
+     lambda r: _ratio(_rps(r, "trouble", "trouble at rate 0"), _rps(r, "trouble", "plain")),
+     lambda v, r: v >= 0.95, "{:.3f}x"),
+    ("(the same, two plain servers: A/A)", "(reported)",
+     lambda r: _ratio(_rps(r, "trouble", "plain again"), _rps(r, "trouble", "plain")),
+     lambda v, r: True, "{:.3f}x"),
+    ("20 API keys, instructions per request", "<= 5% more",
+     lambda r: _cost(r, "chat with a key header, 20 keys", "chat with a key header, no keys"),
+     lambda v, r: v <= 1.05, "{:.3f}x"),
+    ("trouble at rate 0, instructions per request", "<= 5% more",
+     lambda r: _cost(r, "chat, trouble configured at rate 0", "chat, fastmock"),
+     lambda v, r: v <= 1.05, "{:.3f}x"),
     ("1000 streams @ 20 ms, ITL p99", "<= 22 ms, or <= prototype's",
      lambda r: _p99_1000(r, "fastmock"),
      lambda v, r: v <= 22.0 or v <= (_p99_1000(r, "prototype") or 0.0), "{:.1f} ms"),
@@ -520,7 +560,8 @@ def write_results(runs: list[dict[str, Any]]) -> None:
     lines += ["", f"## The latest run ({run['when']})", ""]
     for scenario in run.get("throughput", {}).values():
         entries = scenario["entries"]
-        ref = entries.get("prototype", entries.get("chat", entries.get("no keys", {})))
+        ref = next((entries[k] for k in ("prototype", "chat", "no keys", "plain")
+                    if k in entries), None)
         ceiling = entries.get("nginx")
         lines += [f"**{scenario['title']}**", "",
                   "| server | req/s (median) | rounds | p99 ms | vs nginx | vs first non-nginx |",
@@ -556,6 +597,18 @@ def write_results(runs: list[dict[str, Any]]) -> None:
             lines.append(f"| {who} | {s['start_ms']:.0f} | {', '.join(map(str, s['start_ms_all']))}"
                          f" | {s['idle_rss_mb']:.1f} |")
         lines.append("")
+    if "cost" in run:
+        got = run["cost"]
+        lines += ["**Instructions per request** (bench/cost.py: callgrind, one connection's "
+                  "protocol fed the same request again and again, no sockets; "
+                  f"{run['args'].get('cost_requests', 500)} and 5x as many requests, the "
+                  "difference over 4x)", "", "| case | instructions | vs fastmock chat |",
+                  "| --- | ---: | ---: |"]
+        base = got.get("chat, fastmock")
+        for case, per in got.items():
+            lines.append(f"| {case} | {per:,} | "
+                         + (f"{per / base:.3f}x |" if base else "— |"))
+        lines.append("")
     lines += ["## Commands", "", "```sh",
               "make bench                                  # all of the above; adds to "
               "bench/runs.json",
@@ -564,6 +617,7 @@ def write_results(runs: list[dict[str, Any]]) -> None:
               "http://127.0.0.1:PORT/v1/chat/completions",
               "taskset -c 1 python bench/stream_client.py --port PORT --streams 1000 --tokens 50 "
               "--model paced-20ms",
+              "make bench-cost                             # instructions per request alone",
               "make profile                                # a flame graph in bench/out/", "```",
               ""]
     path = BENCH / "RESULTS.md"
