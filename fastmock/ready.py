@@ -69,7 +69,7 @@ class Ready:
         #: Rate limits counted by model: how many more times this reply may go out in this
         #: turn of the loop without asking the buckets, and its parts with their header
         #: lines (see ``trouble.Pair``).
-        self.credit = 0.0
+        self.credit = 0
         self.spliced: Parts = ()
         self.tokens = reply.tokens
         self.prompt_tokens = reply.prompt_tokens

@@ -232,7 +232,7 @@ class Pair:
     """
 
     __slots__ = ("requests", "tokens", "ready", "on_ready", "parts", "credit", "given",
-                 "taken_at", "settling")
+                 "taken_at", "settling", "shown", "shown_for", "shown_parts")
 
     def __init__(self, requests: Bucket | None, tokens: Bucket | None) -> None:
         self.requests = requests
@@ -241,10 +241,16 @@ class Pair:
         self.ready: Ready | None = None
         self.on_ready = False   # the credit is kept in ``ready.credit``, not ``credit``
         self.parts: Parts = ()
-        self.credit = 0.0       # requests of ``ready`` that may still go without the clock
-        self.given = 0.0        # the credit as it was given (whole numbers, as floats)
+        #: Requests of ``ready`` that may still go without the clock (an int: those up to
+        #: MAX_CREDIT are shared objects, so counting them down allocates nothing).
+        self.credit = 0
+        self.given = 0          # the credit as it was given
         self.taken_at = 0.0
         self.settling = False   # a settle() is due at the end of this turn
+        #: The figures last written into a reply's header lines, the reply, and its parts.
+        self.shown: tuple[float, ...] = ()
+        self.shown_for: Ready | None = None
+        self.shown_parts: Parts = ()
 
     def settle(self) -> None:
         """Put the credit used since it was given into the buckets; no credit is left."""
@@ -265,8 +271,8 @@ class Pair:
                 tokens.full_at = ((full if full > at else at)
                                   + used * ready.tokens * tokens.interval)
         if self.on_ready:
-            ready.credit = 0.0
-        self.credit = self.given = 0.0
+            ready.credit = 0
+        self.credit = self.given = 0
         self.ready = None
         self.settling = False
 
@@ -330,8 +336,12 @@ class Limits:
         values: tuple[float, ...] = ()
         if requests is not None:
             full = requests.full_at
-            r_full = (full if full > now else now) + requests.interval
-            r_ahead = r_full - now
+            if full > now:
+                r_full = full + requests.interval
+                r_ahead = r_full - now
+            else:   # full: the same figures as the last time the bucket was full
+                r_ahead = requests.interval
+                r_full = now + r_ahead
             if r_ahead >= 0.9995 or r_ahead > requests.window:
                 return None
             left = (requests.burst - r_ahead / requests.interval + 1e-9) // 1.0
@@ -340,8 +350,12 @@ class Limits:
             values = (left, r_ahead * 1000.0)
         if tokens is not None:
             full = tokens.full_at
-            t_full = (full if full > now else now) + cost * tokens.interval
-            t_ahead = t_full - now
+            if full > now:
+                t_full = full + cost * tokens.interval
+                t_ahead = t_full - now
+            else:
+                t_ahead = cost * tokens.interval
+                t_full = now + t_ahead
             if t_ahead >= 0.9995 or t_ahead > tokens.window:
                 return None
             left = tokens.burst - t_ahead / tokens.interval + 1e-9
@@ -351,9 +365,14 @@ class Limits:
             tokens.full_at = t_full
         if requests is not None:
             requests.full_at = r_full
-        now_parts = ready.now   # (head up to "x-request-id: req_", the rest from its line end, ...)
-        parts = (now_parts[0], self.template % values + now_parts[1], *now_parts[2:])
+        if values == pair.shown and ready is pair.shown_for:
+            parts = pair.shown_parts   # (a bucket that was full again: as the last time)
+        else:
+            now_parts = ready.now   # (head up to "x-request-id: req_", the rest from its end)
+            parts = (now_parts[0], self.template % values + now_parts[1], *now_parts[2:])
+            pair.shown, pair.shown_for, pair.shown_parts = values, ready, parts
         if credit > 0:
+            credit = int(credit)
             pair.ready, pair.parts, pair.given, pair.taken_at = ready, parts, credit, now
             if who is ready.limited_as:   # counted by model: the credit goes on the reply
                 pair.on_ready = True

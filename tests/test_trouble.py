@@ -146,6 +146,15 @@ def test_credit_for_one_turn_is_settled_into_the_buckets() -> None:
         elif limits.grant("m", kept) is not None:  # type: ignore[arg-type]
             granted += 1
     assert granted <= 5 + 1                           # (a tenth of a second may have passed)
+    # A bucket that is full again shows the same figures: the same bytes, not formatted again.
+    roomy = Limits(60000, 0, turn_ends.append)        # one comes back every millisecond
+    again = _Kept("m", 50)
+    shown = roomy.grant("m", again)                   # type: ignore[arg-type]
+    assert shown is not None and b"remaining-requests: 999\r\n" in shown[1]
+    turn_ends.pop()()
+    time.sleep(0.005)
+    assert roomy.grant("m", again) is shown           # type: ignore[arg-type]
+    turn_ends.pop()()
     # Counted by key, the credit stays on the pair and the reply is untouched.
     keyed = Limits(600, 0, turn_ends.append)
     other = _Kept("m", 50)
