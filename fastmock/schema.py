@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 #: Recursion guard for self-referencing schemas (a tree node that contains nodes).
 MAX_DEPTH = 6
+#: The most values (and string characters) one instance may take: a schema that asks for more
+#: (``minItems: 1000000``, or arrays of arrays of long minimums) is refused, not built.
+MAX_VALUES = 10_000
+MAX_CHARS = 1_000_000
 
 _WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
           "juliet", "kilo", "lima", "mike", "november", "oscar", "papa")
@@ -30,9 +34,27 @@ class SchemaError(ValueError):
     """The schema cannot be satisfied or is not a schema."""
 
 
+class _Left:
+    """What is left of the current instance's budget (see MAX_VALUES)."""
+
+    values = 0
+    chars = 0
+
+
+def _spend(values: int, chars: int = 0) -> None:
+    _Left.values -= values
+    _Left.chars -= chars
+    if _Left.values < 0 or _Left.chars < 0:
+        raise SchemaError(f"the schema asks for an instance of more than {MAX_VALUES} values "
+                          f"or {MAX_CHARS} characters; fastmock makes smaller ones")
+
+
 def instance(schema: Any, rng: random.Random, root: Any = None, depth: int = 0) -> Any:
     """A JSON value that validates against ``schema``."""
-    root = schema if root is None else root
+    if root is None:
+        root = schema
+        _Left.values, _Left.chars = MAX_VALUES, MAX_CHARS
+    _spend(1)
     if schema is True or schema == {} or schema is None:
         return "value"
     if schema is False:
@@ -123,11 +145,12 @@ def _object(schema: dict[str, Any], rng: random.Random, root: Any, depth: int) -
 def _array(schema: dict[str, Any], rng: random.Random, root: Any, depth: int) -> Any:
     prefix = schema.get("prefixItems") or []
     items = schema.get("items", {})
-    low = int(schema.get("minItems", 1 if depth < MAX_DEPTH else 0))
-    high = int(schema.get("maxItems", max(low, 2)))
+    low = _size(schema, "minItems", 1 if depth < MAX_DEPTH else 0)
+    high = _size(schema, "maxItems", max(low, 2))
     if high < low:
         raise SchemaError("maxItems is below minItems")
     size = max(low, min(high, len(prefix) or 1 if depth < MAX_DEPTH else low))
+    _spend(size)   # (before building: a million items are refused at once)
     out = [instance(p, rng, root, depth + 1) for p in prefix[:size]]
     while len(out) < size:
         out.append(instance(items, rng, root, depth + 1))
@@ -152,13 +175,24 @@ def _string(schema: dict[str, Any], rng: random.Random, root: Any, depth: int) -
         value = "https://example.com/" + _WORDS[rng.randrange(len(_WORDS))]
     else:
         value = _WORDS[rng.randrange(len(_WORDS))]
-    low = int(schema.get("minLength", 0))
-    high = int(schema.get("maxLength", max(low, len(value))))
+    low = _size(schema, "minLength", 0)
+    high = _size(schema, "maxLength", max(low, len(value)))
     if high < low:
         raise SchemaError("maxLength is below minLength")
-    while len(value) < low:
-        value += "x"
+    if len(value) < low:
+        _spend(0, low)
+        value += "x" * (low - len(value))
     return value[:high]
+
+
+def _size(schema: dict[str, Any], key: str, default: int) -> int:
+    """A count the schema sets (minItems, maxLength, ...): a whole number, at least 0."""
+    value = schema.get(key, default)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SchemaError(f"{key} must be a non-negative integer")
+    return value
 
 
 def _number(schema: dict[str, Any], rng: random.Random, root: Any, depth: int,

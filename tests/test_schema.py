@@ -61,7 +61,15 @@ def test_same_seed_same_instance() -> None:
                                                           "maximum": 2},
                                     {"type": "object", "required": [None]},   # found by fuzzing
                                     {"type": "object", "required": "name"},
-                                    {"$ref": "https://example.com/x"}, {"type": "tensor"}, 5])
+                                    {"$ref": "https://example.com/x"}, {"type": "tensor"}, 5,
+                                    # too big to build (found by fuzzing: it hung the server)
+                                    {"type": "string", "minLength": 10**18},
+                                    {"type": "array", "minItems": 10**9},
+                                    {"type": "array", "minItems": 50, "items": {
+                                        "type": "array", "minItems": 50, "items": {
+                                            "type": "array", "minItems": 50}}},
+                                    {"type": "string", "minLength": "ten"},
+                                    {"type": "array", "maxItems": -1}])
 def test_impossible_schemas_raise(schema: Any) -> None:
     with pytest.raises(SchemaError):
         instance(schema, random.Random(0))
