@@ -30,7 +30,7 @@ from .frames import (
     stream_steps,
     whole_response,
 )
-from .ready import DELAYED, NOW, READY_LIMIT, READY_MAX_BODY, STREAM, Parts, Ready
+from .ready import DELAYED, NOW, READY_LIMIT, READY_MAX_BODY, STREAM, Parts, Ready, plain_text
 from .reply import Header, Plan
 from .routes import dispatch, open_path
 from .routes.common import Request
@@ -291,7 +291,7 @@ class BaseProtocol(asyncio.Protocol):
         found = app.shapes.find(method, target, body)
         if found is None:
             return False
-        shape, text = found
+        shape, raw = found
         if app.keys.active and (key is None or key[1] not in app.keys.accepted):
             return False
         ready = shape.ready
@@ -299,18 +299,24 @@ class BaseProtocol(asyncio.Protocol):
             if ready.date is not CLOCK.date and not ready.refresh(dispatch(ready.req, app)):
                 return False
             shape.cut()
-        self.served += 1
         if not shape.prompt.usage:   # a stream that does not show the usage: its bytes as kept
+            if plain_text(raw) is None:
+                return False
+            self.served += 1
             if ready.kind is NOW:
                 self.transport.write(IDS.new().join(ready.now))  # type: ignore[union-attr]
             else:
                 self._send(ready)
             return True
+        reply = shape.reply(raw)
+        if reply is None:
+            return False
+        self.served += 1
         try:
             ident = take_id()
         except IndexError:
             ident = IDS.refill()
-        self.transport.write(shape.wire(ident, text))  # type: ignore[union-attr]
+        self.transport.write(ident.join(reply))  # type: ignore[union-attr]
         return True
 
     def request_error(self, status: int, detail: str) -> None:

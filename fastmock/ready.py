@@ -14,7 +14,6 @@ answer, are kept; every other reply is framed the same way but used once.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import orjson
@@ -120,9 +119,21 @@ class Ready:
 #: How a chat body names a message's text (``"content":"`` compact, ``"content": "`` as
 #: json.dumps spaces it).
 CONTENT = b'"content":'
-#: What a text must not hold to be taken as it is: escapes and control bytes (which JSON
-#: forbids in a string) send the request the long way.
-_RAW_TEXT_ONLY = re.compile(rb'[\x00-\x1f\\]')
+
+
+def plain_text(raw: bytes) -> str | None:
+    """The text of a JSON string's raw bytes when they are the text as it is: None when they
+    hold an escape, a control character (which JSON forbids in a string; such requests go the
+    long way, to be refused there) or anything else that is not printable, or are not UTF-8."""
+    if b"\\" in raw:
+        return None
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        return None
+    return text if text.isprintable() else None
+
+
 _PROBE = "fastmock shape probe 0x5eed"
 _USAGE = b'"usage":{"prompt_tokens":'
 SHAPES_LIMIT = 256
@@ -150,23 +161,29 @@ class Shape:
     (``prompt_tokens`` and ``total_tokens``), or as they are when they carry no usage."""
 
     __slots__ = ("ready", "prompt", "date", "head", "before", "middle", "after", "lead",
-                 "lead_tokens")
+                 "lead_tokens", "by_tail")
 
     def __init__(self, ready: Ready, prompt: Prompt) -> None:
         self.ready = ready
         self.prompt = prompt
-        #: The learned text up to its last space, and its tokens: a load test's new texts
-        #: usually begin with it (a fixed prompt, then a counter), and a space always begins
-        #: a token, so only the rest needs counting.
+        #: The learned text up to its last space (as the body holds it) and its tokens: a
+        #: load test's new texts usually begin with it (a fixed prompt, then a counter), and
+        #: a space always begins a token, so only the rest needs counting.
         cut = prompt.text.rfind(" ")
-        self.lead = prompt.text[:cut] if cut > 0 else "\0"
-        self.lead_tokens = tokens.count(self.lead)
+        lead = prompt.text[:cut] if cut > 0 else '"'   # (no text in a body starts with '"')
+        self.lead = lead.encode()
+        self.lead_tokens = tokens.count(lead)
+        #: The replies (as parts) by the classes of the characters after ``lead`` (see
+        #: ``_TAIL_CLASSES``): a counter's " 1234." and " 5678." are " 0000." both, and
+        #: have as many tokens.
+        self.by_tail: dict[bytes, Parts] = {}
         self.cut()
 
     def cut(self) -> None:
         """Cut the kept reply (again, after a new second) at the usage numbers."""
         ready = self.ready
         self.date = ready.date
+        self.by_tail.clear()
         if not self.prompt.usage:
             return
         wire = ID_MARK.join(ready.now)
@@ -177,22 +194,50 @@ class Shape:
         anchor = _USAGE + b'%d,"completion_tokens":%d,"total_tokens":%d' % (
             total, prompt.completion, total + prompt.completion)
         at = body.rindex(anchor) + len(_USAGE)
-        self.head = parts(wire[:wire.rindex(b"content-length: ", 0, head_end)])
-        self.before = parts(body[:at])
+        self.head = ID_MARK.join(parts(wire[:wire.rindex(b"content-length: ", 0, head_end)]))
+        self.before = body[:at]
         self.middle = b',"completion_tokens":%d,"total_tokens":' % prompt.completion
-        self.after = parts(body[at + len(anchor) - len(_USAGE):])
+        self.after = body[at + len(anchor) - len(_USAGE):]
 
-    def wire(self, ident: bytes, text: str) -> bytes:
-        """The reply for the last message's ``text``, with ``ident`` as its id."""
-        prompt = self.prompt
+    def reply(self, raw: bytes) -> Parts | None:
+        """The reply (``ident.join`` it) for a last message whose text is ``raw`` in the
+        body; None: not a text taken as it is (see ``plain_text``)."""
         lead = self.lead
-        if text.startswith(lead) and text[len(lead):len(lead) + 1] == " ":
-            tokens_in = prompt.others + self.lead_tokens + tokens.count(text[len(lead):])
-        else:
-            tokens_in = prompt.others + tokens.count_by_head(text)   # a new text each time
-        body = b"%s%d%s%d%s" % (ident.join(self.before), tokens_in, self.middle,
-                                tokens_in + prompt.completion, ident.join(self.after))
-        return b"%scontent-length: %d\r\n\r\n%s" % (ident.join(self.head), len(body), body)
+        if raw.startswith(lead):
+            tail = raw[len(lead):].translate(_TAIL_CLASSES)
+            kept = self.by_tail.get(tail)
+            if kept is not None:
+                return kept
+            if tail[:1] == b" " and b"\0" not in tail:
+                kept = self._with(self.prompt.others + self.lead_tokens
+                                  + tokens.count(tail.decode()))
+                if len(self.by_tail) >= TAILS_LIMIT:
+                    self.by_tail.clear()
+                self.by_tail[tail] = kept
+                return kept
+        text = plain_text(raw)
+        if text is None:
+            return None
+        return self._with(self.prompt.others + tokens.count_by_head(text))
+
+    def _with(self, tokens_in: int) -> Parts:
+        """The reply with ``tokens_in`` prompt tokens."""
+        body = b"%s%d%s%d%s" % (self.before, tokens_in, self.middle,
+                                tokens_in + self.prompt.completion, self.after)
+        return parts(b"%scontent-length: %d\r\n\r\n%s" % (self.head, len(body), body))
+
+
+#: A text's bytes after a shape's lead, to what its tokens depend on: ASCII letters to ``a``,
+#: digits to ``0``, the space as it is, other printable ASCII to ``.``; what ``plain_text``
+#: would look at more closely (escapes, controls, other bytes) to NUL.
+_TAIL_CLASSES = bytes(
+    ord("a") if chr(c).isascii() and chr(c).isalpha()
+    else ord("0") if chr(c).isdigit() and c < 128
+    else c if c == 32
+    else ord(".") if 32 < c < 127 and c != 92
+    else 0 for c in range(256))
+#: Replies kept per shape, by the classes of their tails.
+TAILS_LIMIT = 64
 
 
 class Shapes:
@@ -234,8 +279,7 @@ class Shapes:
                 self._seen.clear()
             self._seen.add(key)
             return
-        text = body[start:end]
-        if _RAW_TEXT_ONLY.search(text) or text.decode(errors="replace") != prompt.text:
+        if plain_text(body[start:end]) != prompt.text:
             return
         try:   # the cut must be the last message's text, and nothing else
             probe = orjson.loads(body[:start] + _PROBE.encode() + body[end:])
@@ -252,8 +296,9 @@ class Shapes:
             self.table.clear()
         self.table[key] = Shape(ready, prompt)
 
-    def find(self, method: bytes, target: bytes, body: bytes) -> tuple[Shape, str] | None:
-        """The shape of this request and its last message's text, if one is kept."""
+    def find(self, method: bytes, target: bytes, body: bytes) -> tuple[Shape, bytes] | None:
+        """The shape of this request and its last message's text as the body holds it (see
+        ``Shape.reply``), if one is kept."""
         # text_span, inline: this runs for every request that is not an exact replay.
         i = body.rfind(CONTENT)
         if i < 0:
@@ -269,10 +314,4 @@ class Shapes:
         shape = self.table.get((method, target, body[:start], body[end:]))
         if shape is None:
             return None
-        raw = body[start:end]
-        if _RAW_TEXT_ONLY.search(raw):
-            return None
-        try:
-            return shape, raw.decode()
-        except UnicodeDecodeError:
-            return None
+        return shape, body[start:end]

@@ -150,7 +150,10 @@ def routed(rig: object, body: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("text", ["request 3 of many", "x", "words " * 40 + "end",
-                                  "über 10 €", 'tab\tand quote " inside'])
+                                  "über 10 €", 'tab\tand quote " inside',
+                                  # after the learned lead ("warm up"): counted by the tail
+                                  "warm up 12345", "warm up 7 and more!", "warm up über",
+                                  "warm up back\\slash", "warm up\ttab", "warm up"])
 def test_a_new_prompt_gets_its_own_usage_and_the_same_reply(make: Make, text: str) -> None:
     rig = make()
     for i in range(3):   # seen twice: the shape is learned
@@ -166,6 +169,21 @@ def test_a_new_prompt_gets_its_own_usage_and_the_same_reply(make: Make, text: st
         "POST", "/v1/chat/completions", body)))[0].body) == without_ids(routed(rig, body))
 
 
+def test_tails_of_one_kind_share_a_reply_and_their_counts(make: Make) -> None:
+    rig = make()
+    for i in range(3):
+        answer(rig, chat_body(f"warm up {i}"))
+    for text in ("warm up 11", "warm up 99", "warm up 1234567", "warm up 7654321",
+                 "warm up ab!", "warm up xy?", "warm up 1,2", "warm up 3.4"):
+        got = answer(rig, chat_body(text))
+        assert got.usage is not None
+        assert got.usage.prompt_tokens == 2 * 4 + 3 + tokens.count("Be brief.") \
+            + tokens.count(text), text
+    (shape,) = rig.app.shapes.table.values()
+    # (" 0" is the third warm-up's, the first answered from the shape)
+    assert set(shape.by_tail) == {b" 0", b" 00", b" 0000000", b" aa.", b" 0.0"}
+
+
 def test_what_the_text_cannot_be_goes_the_long_way(make: Make) -> None:
     rig = make()
     for i in range(3):
@@ -178,6 +196,10 @@ def test_what_the_text_cannot_be_goes_the_long_way(make: Make) -> None:
     bad_utf8 = raw.replace(b"PLACEHOLDER", b"a\xffb")
     (resp,) = parse_responses(rig.feed(request_bytes("POST", "/v1/chat/completions", bad_utf8)))
     assert resp.status == 400
+    for tail in (b"warm up a\x01b", b"warm up \x1f", b"warm up \xff", b"warm up \\x"):
+        bad = raw.replace(b"PLACEHOLDER", tail)     # after the lead, as a counter would be
+        (resp,) = parse_responses(rig.feed(request_bytes("POST", "/v1/chat/completions", bad)))
+        assert resp.status == 400, tail
 
 
 def test_other_fields_are_never_taken_for_the_prompt(make: Make) -> None:

@@ -20,6 +20,8 @@ ASCII_TEXT = st.lists(st.sampled_from(PIECES)).map("".join)
 @given(ASCII_TEXT)
 def test_ascii_count_is_the_pattern_count(text: str) -> None:
     assert tokens.count_ascii(text.encode()) == len(tokens.split(text))
+    # (short texts are counted by their classes of characters, then remembered: twice)
+    assert tokens.count(text) == tokens.count(text) == len(tokens.split(text))
 
 
 @given(ASCII_TEXT, st.text())
