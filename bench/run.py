@@ -403,6 +403,8 @@ def main() -> None:
                     help="requests per callgrind run (instruction counts)")
     ap.add_argument("--only", help="comma-separated parts: throughput,streams,startup,cost")
     args = ap.parse_args()
+    # Stopped with SIGTERM: unwind, so that every server started is stopped (``finally``).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parts = set((args.only or "throughput,streams,startup,cost").split(","))
     OUT.mkdir(exist_ok=True)
     TOML.write_text(FASTMOCK_TOML)
