@@ -399,7 +399,7 @@ def main() -> None:
     ap.add_argument("--stream-seconds", type=float, default=6.0)
     ap.add_argument("--max-streams", type=int, default=4000)
     ap.add_argument("--starts", type=int, default=7, help="starts measured per server")
-    ap.add_argument("--cost-requests", type=int, default=300,
+    ap.add_argument("--cost-requests", type=int, default=1024,
                     help="requests per callgrind run (instruction counts)")
     ap.add_argument("--only", help="comma-separated parts: throughput,streams,startup,cost")
     args = ap.parse_args()
