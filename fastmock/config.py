@@ -105,14 +105,21 @@ OPTIONS: tuple[Option, ...] = (
            "itl_slowdown_ms_per_100_streams applies", minimum=0, maximum=10_000_000),
     Option("tokens_per_chunk", int, 1, "tokens carried by one streamed chunk", minimum=1,
            maximum=100_000, per_model=True),
+    Option("ms_per_token", float, 0.0, "the pace per token instead of per chunk: when set, "
+           "the pause between chunks is ms_per_token x tokens_per_chunk (itl_ms is not used)",
+           minimum=0, maximum=600_000, per_model=True),
+    Option("exact_max_tokens", bool, False, "a request that gives max_tokens (or "
+           "max_completion_tokens, max_output_tokens) gets exactly that many tokens, lorem after "
+           "the text, as with ignore_eos", per_model=True),
     Option("reasoning_style", str, "reasoning_content", "how reasoning models show their "
            "reasoning: a reasoning_content field (DeepSeek), a reasoning field (vLLM), or "
            "<think>...</think> in the content", choices=get_args(ReasoningStyle),
            per_model=True),
     Option("reasoning_text", str, DEFAULT_REASONING_TEXT, "the reasoning a reasoning model "
            "shows before its answer", per_model=True),
-    Option("tool_call_probability", float, 0.0, "with tools and tool_choice auto, the chance "
-           "that the reply is a tool call", minimum=0, maximum=1, per_model=True),
+    Option("tool_call_probability", float, 1.0, "with tools, tool_choice auto and a user "
+           "message last, the chance that the reply is a tool call (a tool's result is always "
+           "answered in text)", minimum=0, maximum=1, per_model=True),
     Option("embedding_dimensions", int, 1536, "size of an embedding model's vectors",
            minimum=1, maximum=16384, per_model=True),
     Option("max_stored_responses", int, 1_000, "Responses API objects kept for GET and "
@@ -246,6 +253,8 @@ class Config:
     itl_slowdown_ms_per_100_streams: float
     slowdown_knee_streams: int
     tokens_per_chunk: int
+    ms_per_token: float
+    exact_max_tokens: bool
     reasoning_style: ReasoningStyle
     reasoning_text: str
     tool_call_probability: float
@@ -448,9 +457,11 @@ def check_model(config: Config, spec: ModelSpec | None) -> None:
     """Rules that join several options, for the global settings (None) or one model."""
     if (config.model_setting(spec, "itl_jitter_ms") > 0
             and config.model_setting(spec, "itl_jitter_dist") == "lognormal"
-            and config.model_setting(spec, "itl_ms") == 0):
+            and config.model_setting(spec, "itl_ms") == 0
+            and config.model_setting(spec, "ms_per_token") == 0):
         where = f"model {spec.id}" if spec else "itl_jitter_dist"
-        raise ConfigError(f"{where}: a lognormal spread needs itl_ms > 0 (it is the mean)")
+        raise ConfigError(f"{where}: a lognormal spread needs itl_ms (or ms_per_token) > 0 "
+                          "(it is the mean)")
     if (config.model_setting(spec, "ttft_jitter_ms") > 0
             and config.model_setting(spec, "ttft_jitter_dist") == "lognormal"
             and config.model_setting(spec, "ttft_ms") == 0):

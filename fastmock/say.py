@@ -68,7 +68,7 @@ class Ask:
     """What a request asks for, already validated by its route."""
 
     __slots__ = ("echo_text", "seed", "limit", "stop", "tools", "tool_choice", "followup",
-                 "response_format", "fill_to")
+                 "response_format", "fill_to", "called")
 
     def __init__(self, echo_text: str = "", seed: int | None = None, limit: int | None = None,
                  stop: tuple[str, ...] = (), tools: list[dict[str, Any]] | None = None,
@@ -85,6 +85,8 @@ class Ask:
         self.response_format = response_format  # {"type": ..., "schema": ...}
         #: A reply shorter than this is filled with lorem up to it (x-fastmock-tokens).
         self.fill_to = fill_to
+        #: The functions already called in the conversation (read under "required" only).
+        self.called: frozenset[str] = frozenset()
 
 
 #: What a request with no options asks for (it says nothing but its messages), as a last
@@ -105,6 +107,36 @@ def read_options(body: dict[str, Any], ask: Ask) -> None:
         ask.tool_choice = tool_choice(body["tool_choice"])
     if "response_format" in body:
         ask.response_format = response_format(body["response_format"])
+
+
+def fill_for(body: dict[str, Any], limit: int | None, profile: Profile,
+             limit_param: str = "max_tokens", given: bool = True) -> int | None:
+    """How long a reply must at least be (``Ask.fill_to``), from the vLLM extensions load
+    tools send to fix the output length: ``ignore_eos: true`` (as long as ``limit``, the
+    request's max_tokens) and ``min_tokens``; and from the model's ``exact_max_tokens`` when
+    the request gave its limit (``given``)."""
+    fill = None
+    if "ignore_eos" in body:
+        value = body["ignore_eos"]
+        if value is not None and not isinstance(value, bool):
+            raise invalid("Invalid type for 'ignore_eos': expected a boolean.", "ignore_eos",
+                          "invalid_type")
+        if value:
+            fill = limit
+    elif profile.exact_max_tokens and given:
+        fill = limit
+    if "min_tokens" in body:
+        value = body["min_tokens"]
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise invalid("Invalid 'min_tokens': expected an integer of at least 0.",
+                              "min_tokens", "invalid_value")
+            if limit is not None and value > limit:
+                raise invalid(f"min_tokens ({value}) must be less than or equal to "
+                              f"{limit_param} ({limit}).", "min_tokens", "invalid_value")
+            if value and (fill is None or value > fill):
+                fill = value
+    return fill
 
 
 def stop_list(value: Any, param: str = "stop") -> tuple[str, ...]:
@@ -134,11 +166,17 @@ def _rng(seed: int | None, salt: str) -> random.Random:
 
 
 def _choose_tool(ask: Ask, profile: Profile) -> tuple[dict[str, Any] | None, bool]:
-    """The tool to call (or None), and whether that choice was random per request."""
+    """The tool to call (or None), and whether that choice was random per request.
+
+    As the API guarantees: a named function is always called, and under ``required`` some
+    function always is, after a tool's result too (the first one not called yet in the
+    conversation, else the last one, so that a loop that calls each tool once ends). Under
+    ``auto``, a tool's result is answered in text, and a user message with a tool call at
+    the model's ``tool_call_probability``."""
     tools = ask.tools
-    if not tools or ask.followup or ask.tool_choice == "none":
-        return None, False
     choice = ask.tool_choice
+    if not tools or choice == "none":
+        return None, False
     if isinstance(choice, str) and choice not in ("auto", "required"):
         for tool in tools:
             if tool["name"] == choice:
@@ -146,7 +184,12 @@ def _choose_tool(ask: Ask, profile: Profile) -> tuple[dict[str, Any] | None, boo
         raise invalid(f"Invalid 'tool_choice': no function named '{choice}' in 'tools'.",
                       "tool_choice", "invalid_value")
     if choice == "required":
-        return tools[0], False
+        for tool in tools:
+            if tool["name"] not in ask.called:
+                return tool, False
+        return tools[-1], False
+    if ask.followup:
+        return None, False
     p = profile.tool_call_probability
     if p <= 0:
         return None, False
@@ -167,6 +210,7 @@ def decide(profile: Profile, ask: Ask, style: ReasoningStyle | None = None) -> S
     (no tools, no response format, not an echo) is kept on the model's profile.
     """
     if ask.tools or ask.response_format is not None or profile.mode == "echo":
+        # (with tools, the choice depends on the conversation: never kept per model)
         return _decide(profile, ask, style)
     key = ("said", style, ask.limit, ask.stop, ask.followup,
            ask.seed if profile.mode == "lorem" else None, ask.fill_to)

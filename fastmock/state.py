@@ -83,7 +83,8 @@ class Profile:
     __slots__ = ("spec", "mode", "text_tokens", "ttft", "itl", "tokens_per_chunk",
                  "delay_nonstream", "lorem_tokens", "reasoning_style", "reasoning_tokens",
                  "tool_call_probability", "embedding_dimensions", "gaps", "ttft_pool",
-                 "prefill", "slowdown", "knee", "faults", "cache", "paced", "text")
+                 "prefill", "slowdown", "knee", "faults", "cache", "paced", "text",
+                 "exact_max_tokens")
 
     def __init__(self, spec: ModelSpec, mode: Mode, text_tokens: list[str], ttft: float,
                  itl: float, tokens_per_chunk: int, delay_nonstream: bool,
@@ -91,7 +92,8 @@ class Profile:
                  reasoning_tokens: list[str] | None = None, tool_call_probability: float = 0.0,
                  embedding_dimensions: int = 1536, gaps: Sequence[float] = (),
                  ttft_pool: Sequence[float] = (), prefill: float = 0.0, slowdown: float = 0.0,
-                 knee: int = 0, faults: Faults | None = None) -> None:
+                 knee: int = 0, faults: Faults | None = None,
+                 exact_max_tokens: bool = False) -> None:
         self.spec = spec
         self.mode = mode
         self.text_tokens = text_tokens
@@ -115,6 +117,8 @@ class Profile:
         self.knee = knee
         #: The faults this model suffers, or None.
         self.faults = faults
+        #: A request's max_tokens is how long its reply is (lorem after the text).
+        self.exact_max_tokens = exact_max_tokens
         #: Route modules keep their precomputed bytes here, keyed as they need (``keep``).
         self.cache: dict[Any, Any] = {}
         #: Whether replies of this model wait at all (set once, read per request).
@@ -195,7 +199,9 @@ def build_profile(config: Config, spec: ModelSpec) -> Profile:
         text_tokens = content.lorem(config.model_setting(spec, "lorem_tokens"))
     else:
         text_tokens = tokens.split(config.model_setting(spec, "response_text"))
-    itl = config.model_setting(spec, "itl_ms") / 1000.0
+    per_token = config.model_setting(spec, "ms_per_token")
+    itl = (per_token * config.model_setting(spec, "tokens_per_chunk") if per_token
+           else config.model_setting(spec, "itl_ms")) / 1000.0
     spread = config.model_setting(spec, "itl_jitter_ms") / 1000.0
     dist = config.model_setting(spec, "itl_jitter_dist")
     gaps: Sequence[float] = gap_pool(itl, spread, dist) if spread > 0 else ()
@@ -223,6 +229,7 @@ def build_profile(config: Config, spec: ModelSpec) -> Profile:
         slowdown=config.model_setting(spec, "itl_slowdown_ms_per_100_streams") / 100_000.0,
         knee=config.slowdown_knee_streams,
         faults=Faults(rates, config.model_setting(spec, "stall_ms")) if rates else None,
+        exact_max_tokens=config.model_setting(spec, "exact_max_tokens"),
     )
 
 

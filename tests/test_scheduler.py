@@ -192,7 +192,7 @@ def test_jittered_plans_keep_absolute_offsets() -> None:
 def test_lognormal_needs_a_mean() -> None:
     from fastmock.config import ConfigError, load
 
-    with pytest.raises(ConfigError, match="lognormal spread needs itl_ms > 0"):
+    with pytest.raises(ConfigError, match=r"lognormal spread needs itl_ms \(or ms_per_token\) > 0"):
         load({"itl_jitter_ms": "5", "itl_jitter_dist": "lognormal"}, environ={})
 
 

@@ -289,14 +289,17 @@ def test_responses_reasoning_and_function_call(app: App) -> None:
     assert args == item.arguments
     done = [e for e in events if e.type == "response.function_call_arguments.done"]
     assert done[0].arguments == args
-    # the tool's result comes back: a normal text answer
+    # the tool's result comes back: under auto a normal text answer; "required" still calls
+    items = [{"role": "user", "content": "weather?"},
+             {"type": "function_call", "call_id": "c1", "name": "get_weather",
+              "arguments": "{}"},
+             {"type": "function_call_output", "call_id": "c1", "output": "sunny"}]
     after = Response.model_validate(ok(call(app, "/v1/responses", {
-        "model": "m", "tools": tools, "tool_choice": "required", "input": [
-            {"role": "user", "content": "weather?"},
-            {"type": "function_call", "call_id": "c1", "name": "get_weather",
-             "arguments": "{}"},
-            {"type": "function_call_output", "call_id": "c1", "output": "sunny"}]})))
+        "model": "m", "tools": tools, "tool_choice": "auto", "input": items})))
     assert after.output[0].type == "message"
+    again = Response.model_validate(ok(call(app, "/v1/responses", {
+        "model": "m", "tools": tools, "tool_choice": "required", "input": items})))
+    assert [o.type for o in again.output][-1] == "function_call"
 
 
 # -- reasoning in chat ------------------------------------------------------------------------
@@ -369,9 +372,9 @@ def test_tool_call_arguments_match_the_schema(app: App, choice: Any) -> None:
 
 
 def test_tool_choice_auto_uses_the_probability() -> None:
-    never = App(Config())
+    never = App(Config(tool_call_probability=0.0))
     assert ok(chat(never, tools=TOOLS))["choices"][0]["finish_reason"] == "stop"
-    always = App(Config(tool_call_probability=1.0))
+    always = App(Config())   # (the default: an agent sees its tools called)
     assert ok(chat(always, tools=TOOLS))["choices"][0]["finish_reason"] == "tool_calls"
     assert ok(chat(always, tools=TOOLS, tool_choice="none"))["choices"][0][
         "finish_reason"] == "stop"
@@ -402,8 +405,14 @@ def test_tool_result_followup_gets_text(app: App) -> None:
          "function": {"name": "get_weather", "arguments": "{}"}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}]
     done = ChatCompletion.model_validate(ok(chat(app, messages=messages, tools=TOOLS,
-                                                 tool_choice="required")))
+                                                 tool_choice="auto")))
     assert done.choices[0].finish_reason == "stop" and done.choices[0].message.content
+    # "required" always calls: the first function not called yet, else the last one
+    again = ChatCompletion.model_validate(ok(chat(app, messages=messages, tools=TOOLS,
+                                                  tool_choice="required")))
+    assert again.choices[0].finish_reason == "tool_calls"
+    assert again.choices[0].message.tool_calls[0].function.name == \
+        TOOLS[-1]["function"]["name"]  # type: ignore[index,union-attr]
 
 
 def test_bad_tools(app: App) -> None:

@@ -18,6 +18,7 @@ from ..reply import Prompt, Reply
 from ..say import Said
 from ..state import App, Profile
 from .common import (
+    continuous_usage,
     invalid,
     json_object,
     prepared_route,
@@ -52,10 +53,12 @@ def usage_bytes(prompt: int, completion: int, reasoning: int = 0) -> bytes:
 class ChatPieces:
     """Everything about one reply shape that does not depend on the request's identity."""
 
-    __slots__ = ("completion_tokens", "reasoning_tokens", "choices", "step_tails", "has_call")
+    __slots__ = ("completion_tokens", "reasoning_tokens", "choices", "step_tails", "has_call",
+                 "step_counts")
 
     def __init__(self, completion_tokens: int, reasoning_tokens: int, choices: bytes,
-                 step_tails: list[list[bytes]], has_call: bool) -> None:
+                 step_tails: list[list[bytes]], has_call: bool,
+                 step_counts: list[list[int]] | None = None) -> None:
         self.completion_tokens = completion_tokens
         self.reasoning_tokens = reasoning_tokens
         self.choices = choices
@@ -64,26 +67,31 @@ class ChatPieces:
         self.step_tails = step_tails
         #: The bytes hold the tool call's id stand-in (replaced per request).
         self.has_call = has_call
+        #: The tokens each tail of ``step_tails`` carries (after its b""), for usage in
+        #: every chunk (``continuous_usage_stats``).
+        self.step_counts = step_counts or []
 
 
-def _deltas(said: Said, chunk: int) -> list[bytes]:
-    """The JSON of every paced delta, in order: reasoning, then content or a tool call."""
-    out: list[bytes] = []
+def _deltas(said: Said, chunk: int) -> list[tuple[bytes, int]]:
+    """The JSON of every paced delta, in order (reasoning, then content or a tool call), and
+    the tokens it carries."""
+    out: list[tuple[bytes, int]] = []
+
+    def pieces(template: bytes, tokens: tuple[str, ...]) -> None:
+        for i in range(0, len(tokens), chunk):
+            some = tokens[i:i + chunk]
+            out.append((template % orjson.dumps("".join(some)), len(some)))
+
     field = b"reasoning" if said.style == "reasoning" else b"reasoning_content"
-    for i in range(0, len(said.reasoning), chunk):
-        out.append(b'{"%s":%s}' % (field, orjson.dumps("".join(said.reasoning[i:i + chunk]))))
+    pieces(b'{"' + field + b'":%s}', said.reasoning)
     if said.tool is not None:
-        for i in range(0, len(said.answer), chunk):    # <think> text before a tool call
-            out.append(b'{"content":%s}' % orjson.dumps("".join(said.answer[i:i + chunk])))
-        out.append(b'{"tool_calls":[{"index":0,"id":%s,"type":"function","function":'
-                   b'{"name":%s,"arguments":""}}]}'
-                   % (orjson.dumps(CALL_ID), orjson.dumps(said.tool.name)))
-        for i in range(0, len(said.tool.pieces), chunk):
-            piece = orjson.dumps("".join(said.tool.pieces[i:i + chunk]))
-            out.append(b'{"tool_calls":[{"index":0,"function":{"arguments":%s}}]}' % piece)
+        pieces(b'{"content":%s}', said.answer)    # <think> text before a tool call
+        out.append((b'{"tool_calls":[{"index":0,"id":%s,"type":"function","function":'
+                    b'{"name":%s,"arguments":""}}]}'
+                    % (orjson.dumps(CALL_ID), orjson.dumps(said.tool.name)), 0))
+        pieces(b'{"tool_calls":[{"index":0,"function":{"arguments":%s}}]}', said.tool.pieces)
     else:
-        for i in range(0, len(said.answer), chunk):
-            out.append(b'{"content":%s}' % orjson.dumps("".join(said.answer[i:i + chunk])))
+        pieces(b'{"content":%s}', said.answer)
     return out
 
 
@@ -113,21 +121,45 @@ def build_pieces(said: Said, n: int, chunk: int, include_usage: bool) -> ChatPie
     end = b'],"usage":null}\n\n' if include_usage else b"]}\n\n"
     deltas = _deltas(said, chunk)
     steps: list[list[bytes]] = [[b""] for _ in range(max(1, len(deltas)))]
+    counts: list[list[int]] = [[] for _ in steps]
     role = b'{"role":"assistant","content":null,"refusal":null}' \
         if said.tool is not None and not said.answer \
         else b'{"role":"assistant","content":"","refusal":null}'
     for i in range(n):
         steps[0].append(b'{"index":%d,"delta":%s,"logprobs":null,"finish_reason":null}%s'
                         % (i, role, end))
-    for k, delta in enumerate(deltas):
+        counts[0].append(0)
+    for k, (delta, carried) in enumerate(deltas):
         for i in range(n):
             steps[k].append(b'{"index":%d,"delta":%s,"logprobs":null,"finish_reason":null}%s'
                             % (i, delta, end))
+            counts[k].append(carried)
     for i in range(n):
         steps[-1].append(b'{"index":%d,"delta":{},"logprobs":null,"finish_reason":"%s"}%s'
                          % (i, fin, end))
+        counts[-1].append(0)
     return ChatPieces(said.completion_tokens * n, said.reasoning_tokens * n, choices, steps,
-                      said.tool is not None)
+                      said.tool is not None, counts)
+
+
+#: How a chunk's tail ends when the usage is asked for, and with the usage so far in it.
+NO_USAGE_END = b'],"usage":null}\n\n'
+USAGE_SO_FAR_END = b'],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}\n\n'
+
+
+def usage_so_far(step_tails: list[list[bytes]], step_counts: list[list[int]],
+                 prompt: int) -> list[list[bytes]]:
+    """The tails with the usage so far in every chunk (vLLM's continuous_usage_stats)."""
+    done = 0
+    out = []
+    cut = len(NO_USAGE_END)
+    for tails, counts in zip(step_tails, step_counts, strict=True):
+        step = [b""]
+        for tail, carried in zip(tails[1:], counts, strict=True):
+            done += carried
+            step.append(tail[:-cut] + USAGE_SO_FAR_END % (prompt, done, prompt + done))
+        out.append(step)
+    return out
 
 
 def _pieces(profile: Profile, said: Said, n: int, include_usage: bool) -> ChatPieces:
@@ -167,6 +199,18 @@ def read_messages(body: dict[str, Any]) -> tuple[list[dict[str, Any]], int, int]
     return messages, total, last
 
 
+def called_functions(messages: list[dict[str, Any]]) -> frozenset[str]:
+    """The names of the functions the assistant called in these (validated) messages."""
+    names = set()
+    for message in messages:
+        calls = message.get("tool_calls") if message.get("role") == "assistant" else None
+        for call in calls if isinstance(calls, list) else ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict) and isinstance(function.get("name"), str):
+                names.add(function["name"])
+    return frozenset(names)
+
+
 def _checked_message(i: int, message: Any) -> int:
     """Check message ``i`` the long way; its tokens, or raise the error that says why not."""
     where = f"messages[{i}]"
@@ -193,7 +237,7 @@ class Prepared:
     """What a chat request body decides, apart from the reply's identity and timing."""
 
     __slots__ = ("profile", "pieces", "usage", "model_json", "stream", "include_usage",
-                 "volatile", "prompt", "prompt_tokens")
+                 "volatile", "prompt", "prompt_tokens", "step_tails")
 
     def __init__(self, profile: Profile, pieces: ChatPieces, usage: bytes, model_json: bytes,
                  stream: bool, include_usage: bool, volatile: bool = False,
@@ -208,6 +252,8 @@ class Prepared:
         #: Set when the reply depends on the last message's text only through its tokens.
         self.prompt = prompt
         self.prompt_tokens = prompt_tokens
+        #: The stream's tails (the pieces' own, or with the usage so far in every chunk).
+        self.step_tails = pieces.step_tails
 
 
 def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
@@ -220,7 +266,7 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
     model, profile = want_model(body, app, "chat")
     messages, prompt, last_tokens = read_messages(body)
     followup = messages[-1].get("role") in ("tool", "function")
-    stream = include_usage = False
+    stream = include_usage = continuous = False
     n = 1
     if len(body) == 2 and profile.mode != "echo" and fill_to is None:
         ask = say.PLAIN[followup]
@@ -230,6 +276,7 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
             ask.echo_text = content.last_user_text(messages)
         if "stream" in body or "stream_options" in body:
             stream, include_usage = stream_flags(body)
+            continuous = include_usage and continuous_usage(body)
         if "n" in body:
             n = want_int(body, "n", 1, MAX_N) or 1
         if "max_completion_tokens" in body:
@@ -241,8 +288,12 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
         if "top_p" in body:
             want_number(body, "top_p", 0, 1)
         say.read_options(body, ask)
+        if ask.tool_choice == "required" and ask.tools:
+            ask.called = called_functions(messages)
         if fill_to is not None:
             ask.limit = fill_to if ask.limit is None else min(ask.limit, fill_to)
+        else:
+            ask.fill_to = say.fill_for(body, ask.limit, profile)
     said = say.decide(profile, ask)
     pieces = _pieces(profile, said, n, include_usage)
     usage = usage_bytes(prompt, pieces.completion_tokens, pieces.reasoning_tokens)
@@ -251,8 +302,11 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
     if type(last) is str and profile.mode != "echo" and not said.volatile:
         blind = Prompt(last, prompt - last_tokens, pieces.completion_tokens,
                        include_usage or not stream)
-    return Prepared(profile, pieces, usage, profile.json_name(model), stream, include_usage,
-                    said.volatile, blind, prompt)
+    prepared = Prepared(profile, pieces, usage, profile.json_name(model), stream,
+                        include_usage, said.volatile, None if continuous else blind, prompt)
+    if continuous:
+        prepared.step_tails = usage_so_far(pieces.step_tails, pieces.step_counts, prompt)
+    return prepared
 
 
 def sse_steps(head: bytes, step_tails: list[list[bytes]], usage: bytes | None) -> list[bytes]:
@@ -273,7 +327,7 @@ def render(app: App, p: Prepared, ident: bytes) -> Reply:
         head = (b'data: {"id":"chatcmpl-%s","object":"chat.completion.chunk","created":%s,'
                 b'"model":%s,%s,"choices":[' % (ident, CLOCK.unix_bytes, p.model_json,
                                                FINGERPRINT))
-        steps = sse_steps(head, pieces.step_tails, p.usage if p.include_usage else None)
+        steps = sse_steps(head, p.step_tails, p.usage if p.include_usage else None)
         if pieces.has_call:
             steps = [s.replace(ID_STANDIN_JSON, ident) for s in steps]
         return Reply(200, SSE_HEADERS, steps=steps, pace=p.profile, cacheable=not p.volatile,

@@ -154,6 +154,14 @@ def stream_flags(body: dict[str, Any]) -> tuple[bool, bool]:
     return stream, include_usage
 
 
+def continuous_usage(body: dict[str, Any]) -> bool:
+    """vLLM's ``stream_options.continuous_usage_stats`` (the usage so far in every chunk);
+    read after ``stream_flags``, which checked ``stream_options``."""
+    options = body.get("stream_options")
+    return isinstance(options, dict) and want_bool(
+        options, "continuous_usage_stats", param="stream_options.continuous_usage_stats")
+
+
 def want_model(body: dict[str, Any], app: App, route: str) -> tuple[str, Profile]:
     """The required ``model`` and the profile that serves it on ``route``."""
     model = body.get("model")

@@ -73,9 +73,12 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
     stream, include_usage = stream_flags(body)
     echo = want_bool(body, "echo")
     n = want_int(body, "n", 1, MAX_N) or 1
-    limit = want_int(body, "max_tokens", 1, MAX_TOKENS) or DEFAULT_MAX_TOKENS
+    given = want_int(body, "max_tokens", 1, MAX_TOKENS)
+    limit = given or DEFAULT_MAX_TOKENS
     if fill_to is not None:
         limit = fill_to
+    else:
+        fill_to = say.fill_for(body, limit, profile, given=given is not None)
     want_int(body, "best_of", 1, 20)
     want_number(body, "temperature", 0, 2)
     want_number(body, "top_p", 0, 1)

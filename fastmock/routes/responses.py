@@ -208,6 +208,8 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
     limit = want_int(body, "max_output_tokens", 1, 2**31 - 1)
     if fill_to is not None:
         limit = fill_to if limit is None else min(limit, fill_to)
+    else:
+        fill_to = say.fill_for(body, limit, profile, "max_output_tokens")
     stream = want_bool(body, "stream")
     store = want_bool(body, "store", default=True)
     previous = want_str(body, "previous_response_id")
@@ -220,6 +222,10 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
                   tools=tools, tool_choice=say.tool_choice(body.get("tool_choice")),
                   followup=followup, response_format=say.response_format(fmt_value, "text.format"),
                   fill_to=fill_to)
+    if ask.tool_choice == "required" and tools:
+        ask.called = frozenset(
+            item["name"] for item in body["input"] if isinstance(item, dict)
+            and item.get("type") == "function_call" and isinstance(item.get("name"), str))
     said = say.decide(profile, ask, style="reasoning_content")   # reasoning: its own item
 
     prompt = tokens.estimate_chat_prompt(texts + ([instructions] if instructions else []),

@@ -16,8 +16,18 @@ def stats(req: Request, app: App) -> Reply:
                         "rejected_over_limit": c.rejected},
         "protocol_errors": c.protocol_errors,
         "request_timeouts": c.timeouts,
+        "pace": pace(app),
         "pacing": app.pacing.as_dict(),
         "faults_injected": dict(sorted(c.faults.items())),
         "trouble": app.trouble.as_dict() if app.trouble is not None else None,
         "config_changes": app.config_changes,
     })
+
+
+def pace(app: App) -> dict[str, float]:
+    """The server-wide pace (models may set their own), per chunk and per token both."""
+    config = app.config
+    chunk = config.tokens_per_chunk
+    itl = config.ms_per_token * chunk if config.ms_per_token else config.itl_ms
+    return {"ttft_ms": config.ttft_ms, "itl_ms": itl, "tokens_per_chunk": chunk,
+            "ms_per_token": itl / chunk}
