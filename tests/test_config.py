@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from fastmock.cli import parser
+from fastmock.cli import UsageError, parser, read_flags
 from fastmock.config import OPTIONS, Config, ConfigError, load
 
 
@@ -86,10 +87,34 @@ def test_missing_file() -> None:
         load({}, environ={}, config_file="/nonexistent/fastmock.toml")
 
 
-def test_cli_parser_only_reports_given_flags() -> None:
-    args = vars(parser().parse_args(["--itl-ms", "3", "--strict-models"]))
-    assert args == {"itl_ms": "3", "strict_models": True}
-    assert vars(parser().parse_args(["--no-delay-nonstream"])) == {"delay_nonstream": False}
+@pytest.mark.parametrize("argv", [
+    ["--itl-ms", "3", "--strict-models"], ["--no-delay-nonstream"], ["--itl-ms=3"],
+    ["--api-key", "a", "--api-key=b", "--mode", "lorem", "--config", "x.toml"],
+    ["--port", "-5"], []])
+def test_cli_flags_read_as_argparse_reads_them(argv: list[str]) -> None:
+    assert read_flags(argv) == vars(parser().parse_args(argv))
+    assert read_flags(["--itl-ms", "3", "--strict-models"]) == {"itl_ms": "3",
+                                                                "strict_models": True}
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["--mode", "foo"], "argument --mode: invalid choice: 'foo' (choose from 'canned', "),
+    (["--port"], "argument --port: expected one argument"),
+    (["--bogus", "1"], "unrecognized arguments: --bogus"),
+    (["--strict-models=yes"], "ignored explicit argument 'yes'")])
+def test_cli_errors_are_one_line(argv: list[str], says: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(says)):
+        read_flags(argv)
+    proc = subprocess.run([sys.executable, "-m", "fastmock", *argv], capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and says in proc.stderr
+
+
+def test_cli_help_lists_every_flag() -> None:
+    proc = subprocess.run([sys.executable, "-m", "fastmock", "--help"], capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 0
+    assert all(opt.flag in proc.stdout for opt in OPTIONS)
 
 
 def test_cli_error_exits_2_without_traceback() -> None:
