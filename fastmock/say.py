@@ -259,11 +259,13 @@ def _decide(profile: Profile, ask: Ask, style: ReasoningStyle | None) -> Said:
     else:
         reasoning_shown = reasoning
     reasoning_count = len(reasoning)
+    filled = False
     if ask.fill_to is not None and len(reasoning_shown) + len(answer) < ask.fill_to:
         need = ask.fill_to - len(reasoning_shown) - len(answer)
         # Lorem after the text, its first word with a leading space: exactly ``need`` tokens.
         answer = [*answer, *tokens.split(" " + "".join(content.lorem(need)))]
         own = False
+        filled = True
     if ask.limit is not None and len(reasoning_shown) + len(answer) > ask.limit:
         finish = "length"
         if len(reasoning_shown) >= ask.limit:
@@ -274,6 +276,8 @@ def _decide(profile: Profile, ask: Ask, style: ReasoningStyle | None) -> Said:
             reasoning_count = min(reasoning_count, max(0, len(answer) - 1))
         else:
             reasoning_count = len(reasoning_shown)
+    if filled and ask.limit is not None and len(reasoning_shown) + len(answer) >= ask.limit:
+        finish = "length"   # filled up to the limit (ignore_eos): cut there, as vLLM says
     text_key: Any = ("own", len(answer)) if own else tuple(answer)
     key = ("text", text_key, bool(reasoning_shown), style, finish, reasoning_count)
     return Said(reasoning_shown, tuple(answer), None, finish, style, reasoning_count,

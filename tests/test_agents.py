@@ -120,12 +120,14 @@ def test_ignore_eos_and_min_tokens_fix_the_length(client: OpenAI) -> None:
     exact = client.chat.completions.create(model="gpt-4o-mini", messages=USER, max_tokens=128,
                                            extra_body={"ignore_eos": True})
     assert exact.usage is not None and exact.usage.completion_tokens == 128
+    assert exact.choices[0].finish_reason == "length"   # as vLLM: stopped by the limit
     assert exact.choices[0].message.content is not None
     assert exact.choices[0].message.content.startswith(plain.choices[0].message.content or "")
     assert stream_tokens(client, max_tokens=128, extra_body={"ignore_eos": True}) == (128, 128)
     at_least = client.chat.completions.create(model="gpt-4o-mini", messages=USER,
                                               max_tokens=500, extra_body={"min_tokens": 300})
     assert at_least.usage is not None and at_least.usage.completion_tokens == 300
+    assert at_least.choices[0].finish_reason == "stop"
     assert stream_tokens(client, extra_body={"min_tokens": 77}) == (77, 77)
     completion = client.completions.create(model="gpt-4o-mini", prompt="Say", max_tokens=64,
                                            extra_body={"ignore_eos": True})
