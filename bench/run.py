@@ -456,6 +456,11 @@ def _rps(run: dict[str, Any], scenario: str, label: str) -> float | None:
         return None
 
 
+def _vs(scenario: str, label: str, base: str) -> Callable[[dict[str, Any]], float | None]:
+    """A target's reading: ``label``'s rate over ``base``'s in one comparison of a run."""
+    return lambda r: _ratio(_rps(r, scenario, label), _rps(r, scenario, base))
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
@@ -488,34 +493,34 @@ def _startup(run: dict[str, Any], who: str, key: str) -> float | None:
 TARGETS: list[tuple[str, str, Callable[[dict[str, Any]], float | None],
                     Callable[[float, dict[str, Any]], bool], str]] = [
     ("non-stream chat, httptools", ">= 0.9x prototype",
-     lambda r: _ratio(_rps(r, "chat", "fastmock"), _rps(r, "chat", "prototype")),
+     _vs("chat", "fastmock", "prototype"),
      lambda v, r: v >= 0.9, "{:.2f}x"),
     ("non-stream chat, h11", ">= 0.9x prototype",
-     lambda r: _ratio(_rps(r, "chat_h11", "fastmock"), _rps(r, "chat_h11", "prototype")),
+     _vs("chat_h11", "fastmock", "prototype"),
      lambda v, r: v >= 0.9, "{:.2f}x"),
     ("zero-delay 16-token stream", ">= 0.9x prototype",
-     lambda r: _ratio(_rps(r, "stream16", "fastmock"), _rps(r, "stream16", "prototype")),
+     _vs("stream16", "fastmock", "prototype"),
      lambda v, r: v >= 0.9, "{:.2f}x"),
     ("a new prompt per request", ">= 0.6x prototype",
-     lambda r: _ratio(_rps(r, "varied", "fastmock"), _rps(r, "varied", "prototype")),
+     _vs("varied", "fastmock", "prototype"),
      lambda v, r: v >= 0.6, "{:.2f}x"),
     ("embeddings (base64)", ">= 0.5x own chat",
-     lambda r: _ratio(_rps(r, "routes", "embeddings"), _rps(r, "routes", "chat")),
+     _vs("routes", "embeddings", "chat"),
      lambda v, r: v >= 0.5, "{:.2f}x"),
     ("Responses stream, zero delay", ">= 0.5x own chat",
-     lambda r: _ratio(_rps(r, "routes", "responses stream"), _rps(r, "routes", "chat")),
+     _vs("routes", "responses stream", "chat"),
      lambda v, r: v >= 0.5, "{:.2f}x"),
     ("completions", ">= 0.5x own chat",
-     lambda r: _ratio(_rps(r, "routes", "completions"), _rps(r, "routes", "chat")),
+     _vs("routes", "completions", "chat"),
      lambda v, r: v >= 0.5, "{:.2f}x"),
     ("20 API keys", "<= 5% slower",
-     lambda r: _ratio(_rps(r, "keys", "20 keys"), _rps(r, "keys", "no keys")),
+     _vs("keys", "20 keys", "no keys"),
      lambda v, r: v >= 0.95, "{:.3f}x"),
     ("faults at rate 0 + rate-limit headers", "<= 5% slower",
-     lambda r: _ratio(_rps(r, "trouble", "trouble at rate 0"), _rps(r, "trouble", "plain")),
+     _vs("trouble", "trouble at rate 0", "plain"),
      lambda v, r: v >= 0.95, "{:.3f}x"),
     ("(the same, two plain servers: A/A)", "(reported)",
-     lambda r: _ratio(_rps(r, "trouble", "plain again"), _rps(r, "trouble", "plain")),
+     _vs("trouble", "plain again", "plain"),
      lambda v, r: True, "{:.3f}x"),
     ("20 API keys, instructions per request", "<= 5% more",
      lambda r: _cost(r, "chat with a key header, 20 keys", "chat with a key header, no keys"),

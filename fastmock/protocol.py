@@ -31,7 +31,7 @@ from .frames import (
     whole_response,
 )
 from .ready import DELAYED, NOW, READY_LIMIT, READY_MAX_BODY, STREAM, Parts, Ready, plain_text
-from .reply import Header, Plan
+from .reply import Header, Plan, Reply
 from .routes import dispatch, open_path
 from .routes.common import Request
 from .scheduler import Scheduler, Stream
@@ -404,9 +404,7 @@ class BaseProtocol(asyncio.Protocol):
             whole = ready.kind is not STREAM
             if fault.kind == "status" or (fault.kind == "error" and whole):
                 status = fault.status or 500
-                reply = app.errors().status_reply(status, name)
-                self._write_reply(Ready(ready.req, reply, ready.close, not ready.chunked,
-                                        False, False))
+                self._write_instead(ready, app.errors().status_reply(status, name))
                 return
             if fault.kind == "drop" and whole:
                 self._close()   # no reply at all: the connection is cut
@@ -418,8 +416,7 @@ class BaseProtocol(asyncio.Protocol):
             if refusal is not None:
                 log.debug("rate limited: %s %s (model %s)", ready.req.method.decode(),
                           ready.req.target.decode("latin-1"), name)
-                self._write_reply(Ready(ready.req, refusal, ready.close, not ready.chunked,
-                                        False, False), lines)
+                self._write_instead(ready, refusal, lines)
                 return
         admission = trouble.admission if trouble is not None else None
         if admission is not None:
@@ -431,9 +428,7 @@ class BaseProtocol(asyncio.Protocol):
 
             verdict = admission.enter(go)
             if verdict is None:
-                reply = app.errors().status_reply(503, name)
-                self._write_reply(Ready(ready.req, reply, ready.close, not ready.chunked,
-                                        False, False))
+                self._write_instead(ready, app.errors().status_reply(503, name))
                 return
             if verdict is False:   # wait in order: later requests queue behind this one
                 self._waiting_for = go
@@ -442,6 +437,12 @@ class BaseProtocol(asyncio.Protocol):
                 return
             self._slot = True
         self._send(ready, lines, fault, overrides)
+
+    def _write_instead(self, ready: Ready, reply: Reply, lines: bytes = b"") -> None:
+        """Write ``reply`` (an injected error, a refusal) in place of ``ready``'s, framed for
+        the same connection."""
+        self._write_reply(Ready(ready.req, reply, ready.close, not ready.chunked, False, False),
+                          lines)
 
     def _send(self, ready: Ready, lines: bytes = b"", fault: Fault | None = None,
               overrides: Overrides | None = None) -> None:

@@ -93,8 +93,11 @@ def test_missing_file() -> None:
     ["--port", "-5"], []])
 def test_cli_flags_read_as_argparse_reads_them(argv: list[str]) -> None:
     assert read_flags(argv) == vars(parser().parse_args(argv))
-    assert read_flags(["--itl-ms", "3", "--strict-models"]) == {"itl_ms": "3",
-                                                                "strict_models": True}
+
+
+def test_cli_flags_are_strings_booleans_and_lists() -> None:
+    assert read_flags(["--itl-ms", "3", "--strict-models", "--api-key", "k"]) == {
+        "itl_ms": "3", "strict_models": True, "api_keys": ["k"]}
 
 
 @pytest.mark.parametrize(("argv", "says"), [
