@@ -16,6 +16,7 @@ Mode = Literal["canned", "echo", "lorem"]
 Jitter = Literal["normal", "lognormal", "uniform"]
 HttpImpl = Literal["auto", "h11", "httptools"]
 ReasoningStyle = Literal["reasoning_content", "reasoning", "think_tags"]
+ReasoningOutput = Literal["summary", "text"]
 Kind = Literal["chat", "reasoning", "embedding", "rerank"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -115,11 +116,18 @@ OPTIONS: tuple[Option, ...] = (
            "reasoning: a reasoning_content field (DeepSeek), a reasoning field (vLLM), or "
            "<think>...</think> in the content", choices=get_args(ReasoningStyle),
            per_model=True),
+    Option("reasoning_output", str, "summary", "how a reasoning model shows its reasoning "
+           "in the Responses API: as OpenAI's o-series (a summary when the request asks for "
+           "one, else nothing but its time) or as raw reasoning_text (gpt-oss on vLLM)",
+           choices=get_args(ReasoningOutput), per_model=True),
     Option("reasoning_text", str, DEFAULT_REASONING_TEXT, "the reasoning a reasoning model "
            "shows before its answer", per_model=True),
     Option("tool_call_probability", float, 1.0, "with tools, tool_choice auto and a user "
            "message last, the chance that the reply is a tool call (a tool's result is always "
            "answered in text)", minimum=0, maximum=1, per_model=True),
+    Option("parallel_tool_calls", int, 1, "how many distinct tools one reply calls at most "
+           "(when several are offered and the request does not say parallel_tool_calls: false)",
+           minimum=1, maximum=128, per_model=True),
     Option("embedding_dimensions", int, 1536, "size of an embedding model's vectors",
            minimum=1, maximum=16384, per_model=True),
     Option("max_stored_responses", int, 1_000, "Responses API objects kept for GET and "
@@ -256,8 +264,10 @@ class Config:
     ms_per_token: float
     exact_max_tokens: bool
     reasoning_style: ReasoningStyle
+    reasoning_output: ReasoningOutput
     reasoning_text: str
     tool_call_probability: float
+    parallel_tool_calls: int
     embedding_dimensions: int
     max_stored_responses: int
     delay_nonstream: bool

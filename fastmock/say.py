@@ -36,16 +36,17 @@ class ToolCall:
 class Said:
     """The model's reply, in tokens, before any wire format."""
 
-    __slots__ = ("reasoning", "answer", "tool", "finish", "style", "reasoning_tokens",
+    __slots__ = ("reasoning", "answer", "calls", "finish", "style", "reasoning_tokens",
                  "volatile", "key")
 
     def __init__(self, reasoning: tuple[str, ...], answer: tuple[str, ...],
-                 tool: ToolCall | None, finish: str, style: ReasoningStyle,
+                 calls: tuple[ToolCall, ...], finish: str, style: ReasoningStyle,
                  reasoning_tokens: int, volatile: bool = False,
                  key: tuple[Any, ...] = ()) -> None:
         self.reasoning = reasoning
         self.answer = answer
-        self.tool = tool
+        #: The tool calls (several when parallel), or none: then the answer is text.
+        self.calls = calls
         self.finish = finish                      # "stop" | "length" | "tool_calls"
         self.style = style
         self.reasoning_tokens = reasoning_tokens  # counted even when folded into <think> tags
@@ -54,9 +55,9 @@ class Said:
 
     @property
     def completion_tokens(self) -> int:
-        if self.tool is not None:
+        if self.calls:
             thinking = len(self.answer) if self.style == "think_tags" else len(self.reasoning)
-            return thinking + len(self.tool.pieces)
+            return thinking + sum(len(call.pieces) for call in self.calls)
         return len(self.answer) + (0 if self.style == "think_tags" else len(self.reasoning))
 
     @property
@@ -68,7 +69,7 @@ class Ask:
     """What a request asks for, already validated by its route."""
 
     __slots__ = ("echo_text", "seed", "limit", "stop", "tools", "tool_choice", "followup",
-                 "response_format", "fill_to", "called")
+                 "response_format", "fill_to", "called", "parallel", "prompt_texts")
 
     def __init__(self, echo_text: str = "", seed: int | None = None, limit: int | None = None,
                  stop: tuple[str, ...] = (), tools: list[dict[str, Any]] | None = None,
@@ -87,6 +88,11 @@ class Ask:
         self.fill_to = fill_to
         #: The functions already called in the conversation (read under "required" only).
         self.called: frozenset[str] = frozenset()
+        #: The request allows several tool calls in one reply (``parallel_tool_calls``).
+        self.parallel = True
+        #: The texts of the conversation, read for a JSON Schema written in the prompt
+        #: (under ``response_format: json_object`` only).
+        self.prompt_texts: tuple[str, ...] = ()
 
 
 #: What a request with no options asks for (it says nothing but its messages), as a last
@@ -107,6 +113,16 @@ def read_options(body: dict[str, Any], ask: Ask) -> None:
         ask.tool_choice = tool_choice(body["tool_choice"])
     if "response_format" in body:
         ask.response_format = response_format(body["response_format"])
+    if "parallel_tool_calls" in body:
+        ask.parallel = parallel_calls(body)
+
+
+def parallel_calls(body: dict[str, Any]) -> bool:
+    value = body.get("parallel_tool_calls")
+    if value is not None and not isinstance(value, bool):
+        raise invalid("Invalid type for 'parallel_tool_calls': expected a boolean.",
+                      "parallel_tool_calls", "invalid_type")
+    return value is not False
 
 
 def fill_for(body: dict[str, Any], limit: int | None, profile: Profile,
@@ -165,41 +181,42 @@ def _rng(seed: int | None, salt: str) -> random.Random:
     return random.Random(f"{seed}\0{salt}")
 
 
-def _choose_tool(ask: Ask, profile: Profile) -> tuple[dict[str, Any] | None, bool]:
-    """The tool to call (or None), and whether that choice was random per request.
+def _choose_tools(ask: Ask, profile: Profile) -> tuple[list[dict[str, Any]], bool]:
+    """The tools to call (none for a text reply), and whether that choice was random per
+    request.
 
     As the API guarantees: a named function is always called, and under ``required`` some
-    function always is, after a tool's result too (the first one not called yet in the
+    function always is, after a tool's result too (the first ones not called yet in the
     conversation, else the last one, so that a loop that calls each tool once ends). Under
     ``auto``, a tool's result is answered in text, and a user message with a tool call at
-    the model's ``tool_call_probability``."""
+    the model's ``tool_call_probability``. Unless the request says ``parallel_tool_calls:
+    false``, one reply calls up to the model's ``parallel_tool_calls`` distinct tools."""
     tools = ask.tools
     choice = ask.tool_choice
     if not tools or choice == "none":
-        return None, False
+        return [], False
     if isinstance(choice, str) and choice not in ("auto", "required"):
         for tool in tools:
             if tool["name"] == choice:
-                return tool, False
+                return [tool], False
         raise invalid(f"Invalid 'tool_choice': no function named '{choice}' in 'tools'.",
                       "tool_choice", "invalid_value")
+    most = profile.parallel_tool_calls if ask.parallel else 1
     if choice == "required":
-        for tool in tools:
-            if tool["name"] not in ask.called:
-                return tool, False
-        return tools[-1], False
+        fresh = [tool for tool in tools if tool["name"] not in ask.called]
+        return (fresh[:most] if fresh else [tools[-1]]), False
     if ask.followup:
-        return None, False
+        return [], False
     p = profile.tool_call_probability
     if p <= 0:
-        return None, False
+        return [], False
     if p >= 1:
-        return tools[0], False
+        return tools[:most], False
     if ask.seed is not None:
-        return (tools[0] if _rng(ask.seed, "auto").random() < p else None), False
+        return (tools[:most] if _rng(ask.seed, "auto").random() < p else []), False
     import random
 
-    return (tools[0] if random.random() < p else None), True
+    return (tools[:most] if random.random() < p else []), True
 
 
 def decide(profile: Profile, ask: Ask, style: ReasoningStyle | None = None) -> Said:
@@ -221,18 +238,21 @@ def decide(profile: Profile, ask: Ask, style: ReasoningStyle | None = None) -> S
 def _decide(profile: Profile, ask: Ask, style: ReasoningStyle | None) -> Said:
     style = style or profile.reasoning_style
     reasoning = tuple(profile.reasoning_tokens) if profile.kind == "reasoning" else ()
-    tool, volatile = _choose_tool(ask, profile)
-    if tool is not None:
-        args = orjson.dumps(schema_instance(tool.get("parameters"), ask.seed, tool["name"]))
-        text = args.decode()
-        call = ToolCall(tool["name"], text, tuple(tokens.split(text)))
+    chosen, volatile = _choose_tools(ask, profile)
+    if chosen:
+        calls = []
+        for tool in chosen:
+            text = orjson.dumps(schema_instance(tool.get("parameters"), ask.seed,
+                                                tool["name"])).decode()
+            calls.append(ToolCall(tool["name"], text, tuple(tokens.split(text))))
         shown: tuple[str, ...] = reasoning
         before_call: tuple[str, ...] = ()
         if style == "think_tags" and reasoning:
             # The thinking goes in the content, before the call, as such models send it.
             shown, before_call = (), ("<think>", *reasoning, "</think>")
-        return Said(shown, before_call, call, "tool_calls", style, len(reasoning), volatile,
-                    ("tool", tool["name"], text, shown, before_call, style))
+        return Said(shown, before_call, tuple(calls), "tool_calls", style, len(reasoning),
+                    volatile, ("tools", tuple((c.name, c.arguments) for c in calls), shown,
+                               before_call, style))
 
     # The model's own text (canned, or lorem without a seed) is tokenized once, at startup:
     # it is used as it is, and named in the cache key by the profile instead of token by token.
@@ -280,7 +300,7 @@ def _decide(profile: Profile, ask: Ask, style: ReasoningStyle | None) -> Said:
         finish = "length"   # filled up to the limit (ignore_eos): cut there, as vLLM says
     text_key: Any = ("own", len(answer)) if own else tuple(answer)
     key = ("text", text_key, bool(reasoning_shown), style, finish, reasoning_count)
-    return Said(reasoning_shown, tuple(answer), None, finish, style, reasoning_count,
+    return Said(reasoning_shown, tuple(answer), (), finish, style, reasoning_count,
                 volatile, key)
 
 
@@ -297,7 +317,14 @@ def _formatted(profile: Profile, ask: Ask) -> str:
     if fmt.get("type") == "json_schema":
         return orjson.dumps(schema_instance(fmt.get("schema"), ask.seed,
                                             "response_format")).decode()
-    # json_object: the usual reply, wrapped so that the content is a JSON object.
+    # json_object: an instance of the last schema the prompt writes out, as JSON-mode
+    # prompts carry one; else the usual reply, wrapped so that the content is a JSON object.
+    written = schema.written_in(ask.prompt_texts) if ask.prompt_texts else None
+    if written is not None:
+        try:
+            return orjson.dumps(schema.instance(written, _rng(ask.seed, "prompt"))).decode()
+        except (schema.SchemaError, TypeError, ValueError, RecursionError):
+            pass    # not a schema fastmock can satisfy: the usual object
     text = ask.echo_text if profile.mode == "echo" else "".join(profile.text_tokens)
     return orjson.dumps({"response": text}).decode()
 

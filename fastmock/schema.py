@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import random
+    from collections.abc import Sequence
     from typing import Any
 
 #: Recursion guard for self-referencing schemas (a tree node that contains nodes).
@@ -238,3 +239,36 @@ _MAKERS: dict[str, Any] = {
     "boolean": lambda s, r, root, d: bool(r.getrandbits(1)),
     "null": lambda s, r, root, d: None,
 }
+
+
+#: At most this many objects are decoded when looking for a schema in a prompt.
+MAX_PROMPT_OBJECTS = 1_000
+
+
+def written_in(texts: Sequence[str]) -> dict[str, Any] | None:
+    """The last JSON Schema of an object written in ``texts`` (a JSON object whose
+    ``properties`` maps names to schemas), as JSON-mode prompts carry it: pydantic-ai's
+    PromptedOutput, instructor's JSON mode, LangChain's format instructions (which show an
+    example schema first, and the real one last). None when there is none."""
+    import json  # only for prompts that ask for JSON (raw_decode reads from a position)
+
+    decode = json.JSONDecoder().raw_decode
+    found = None
+    tries = MAX_PROMPT_OBJECTS
+    for text in texts:
+        if '"properties"' not in text:
+            continue
+        at = text.find("{")
+        while at >= 0 and tries > 0:
+            tries -= 1
+            try:
+                value, end = decode(text, at)
+            except (ValueError, RecursionError):
+                at = text.find("{", at + 1)
+                continue
+            props = value.get("properties") if isinstance(value, dict) else None
+            if isinstance(props, dict) and props and all(
+                    isinstance(p, (dict, bool)) for p in props.values()):
+                found = value
+            at = text.find("{", end)
+    return found

@@ -84,7 +84,7 @@ class Profile:
                  "delay_nonstream", "lorem_tokens", "reasoning_style", "reasoning_tokens",
                  "tool_call_probability", "embedding_dimensions", "gaps", "ttft_pool",
                  "prefill", "slowdown", "knee", "faults", "cache", "paced", "text",
-                 "exact_max_tokens")
+                 "exact_max_tokens", "parallel_tool_calls", "reasoning_output")
 
     def __init__(self, spec: ModelSpec, mode: Mode, text_tokens: list[str], ttft: float,
                  itl: float, tokens_per_chunk: int, delay_nonstream: bool,
@@ -93,7 +93,8 @@ class Profile:
                  embedding_dimensions: int = 1536, gaps: Sequence[float] = (),
                  ttft_pool: Sequence[float] = (), prefill: float = 0.0, slowdown: float = 0.0,
                  knee: int = 0, faults: Faults | None = None,
-                 exact_max_tokens: bool = False) -> None:
+                 exact_max_tokens: bool = False, parallel_tool_calls: int = 1,
+                 reasoning_output: str = "summary") -> None:
         self.spec = spec
         self.mode = mode
         self.text_tokens = text_tokens
@@ -119,6 +120,10 @@ class Profile:
         self.faults = faults
         #: A request's max_tokens is how long its reply is (lorem after the text).
         self.exact_max_tokens = exact_max_tokens
+        #: At most this many distinct tools called in one reply.
+        self.parallel_tool_calls = parallel_tool_calls
+        #: How the Responses API shows reasoning: "summary" (o-series) or "text" (gpt-oss).
+        self.reasoning_output = reasoning_output
         #: Route modules keep their precomputed bytes here, keyed as they need (``keep``).
         self.cache: dict[Any, Any] = {}
         #: Whether replies of this model wait at all (set once, read per request).
@@ -230,6 +235,8 @@ def build_profile(config: Config, spec: ModelSpec) -> Profile:
         knee=config.slowdown_knee_streams,
         faults=Faults(rates, config.model_setting(spec, "stall_ms")) if rates else None,
         exact_max_tokens=config.model_setting(spec, "exact_max_tokens"),
+        parallel_tool_calls=config.model_setting(spec, "parallel_tool_calls"),
+        reasoning_output=config.model_setting(spec, "reasoning_output"),
     )
 
 

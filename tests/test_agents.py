@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import openai
+import pydantic
 import pytest
 from openai import OpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.completion import Completion
+from openai.types.completion_usage import CompletionUsage
 from openai.types.responses import Response
 
 from helpers import Server, running_server
@@ -171,3 +174,239 @@ def test_continuous_usage_stats_in_every_chunk(client: OpenAI) -> None:
     prompt = chunks[-1].usage.prompt_tokens   # type: ignore[union-attr]
     assert all(c.usage.total_tokens == prompt + c.usage.completion_tokens  # type: ignore[union-attr]
                for c in chunks)
+
+
+
+@pytest.mark.parametrize("echo", [False, True])
+def test_continuous_usage_stats_on_completions(client: OpenAI, echo: bool) -> None:
+    chunks = list(client.completions.create(
+        model="gpt-3.5-turbo", prompt="Say it", stream=True, max_tokens=30, echo=echo,
+        extra_body={"ignore_eos": True},
+        stream_options={"include_usage": True, "continuous_usage_stats": True}))  # type: ignore[typeddict-unknown-key]
+    for chunk in chunks:
+        assert chunk.usage is not None
+        CompletionUsage.model_validate(chunk.usage.model_dump())
+        if chunk.choices and chunk.choices[0].finish_reason:   # (null before: not in the type)
+            Completion.model_validate(chunk.model_dump())
+    texts = [c for c in chunks if c.choices and c.choices[0].text]
+    counts = [c.usage.completion_tokens for c in texts]   # type: ignore[union-attr]
+    assert counts == ([0] if echo else []) + list(range(1, 31))
+    assert chunks[-1].usage.completion_tokens == 30   # type: ignore[union-attr]
+
+
+# -- parallel tool calls, JSON from prompt schemas, reasoning summaries --------------------------
+
+AGENT_TOML = """
+parallel_tool_calls = 2
+[models."gpt-oss-20b"]
+kind = "reasoning"
+reasoning_output = "text"
+[models."fan-out"]
+parallel_tool_calls = 3
+"""
+
+THREE_TOOLS: list[Any] = [*TOOLS, {"type": "function", "function": {
+    "name": "fetch", "parameters": {"type": "object", "properties": {
+        "url": {"type": "string"}}, "required": ["url"]}}}]
+
+
+@pytest.fixture(scope="module", params=["h11", "httptools"])
+def agent(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[OpenAI]:
+    """A server whose models call up to 2 tools at once (``fan-out``: 3), and a reasoning model
+    that shows raw reasoning text (``gpt-oss-20b``), per HTTP handler."""
+    path = tmp_path_factory.mktemp("agent") / "fastmock.toml"
+    path.write_text(AGENT_TOML)
+    with running_server("--http", request.param, "--config", str(path)) as s:
+        yield OpenAI(base_url=s.base + "/v1", api_key="x", max_retries=0)
+
+
+def streamed_calls(client: OpenAI, **kw: Any) -> list[tuple[str, str, str]]:
+    """(id, name, arguments) of every tool call of a streamed chat reply, put together by
+    ``index`` as a client does."""
+    calls: dict[int, list[str]] = {}
+    finish = None
+    for chunk in client.chat.completions.create(stream=True, **kw):
+        ChatCompletionChunk.model_validate(chunk.model_dump())
+        for choice in chunk.choices:
+            finish = choice.finish_reason or finish
+            for call in choice.delta.tool_calls or []:
+                entry = calls.setdefault(call.index, ["", "", ""])
+                assert call.function is not None
+                if call.id:
+                    assert not entry[0], "a call's id comes once"
+                    entry[0], entry[1] = call.id, call.function.name or ""
+                entry[2] += call.function.arguments or ""
+    assert finish == ("tool_calls" if calls else "stop")
+    assert sorted(calls) == list(range(len(calls)))
+    return [(i, n, a) for i, n, a in (calls[k] for k in sorted(calls))]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_parallel_tool_calls(agent: OpenAI, stream: bool) -> None:
+    def calls(**kw: Any) -> list[tuple[str, str, str]]:
+        kw = {"model": "gpt-4o-mini", "messages": USER, "tools": THREE_TOOLS, **kw}
+        if stream:
+            return streamed_calls(agent, **kw)
+        reply = agent.chat.completions.create(**kw)
+        ChatCompletion.model_validate(reply.model_dump())
+        return [(c.id, c.function.name, c.function.arguments)   # type: ignore[union-attr]
+                for c in reply.choices[0].message.tool_calls or []]
+
+    two = calls()
+    assert [name for _, name, _ in two] == ["search", "lookup"]
+    assert len({ident for ident, _, _ in two}) == 2
+    assert all(json.loads(args) == {"q": json.loads(args)["q"]} for _, _, args in two)
+    assert [n for _, n, _ in calls(model="fan-out")] == ["search", "lookup", "fetch"]
+    assert [n for _, n, _ in calls(parallel_tool_calls=False)] == ["search"]
+    # required after a tool's result: the ones not called yet; a named function: that one
+    assert [n for _, n, _ in calls(messages=after_calls("search"), tool_choice="required")] \
+        == ["lookup", "fetch"]
+    named = {"type": "function", "function": {"name": "fetch"}}
+    assert [n for _, n, _ in calls(tool_choice=named)] == ["fetch"]
+    assert calls(messages=after_calls("search", "lookup")) == []      # auto: text
+
+
+def test_parallel_function_calls_in_the_responses_api(agent: OpenAI) -> None:
+    tools: list[Any] = [{"type": "function", "name": t["function"]["name"],
+                         "parameters": t["function"]["parameters"]} for t in THREE_TOOLS]
+    reply = agent.responses.create(model="gpt-4o-mini", input="Find it", tools=tools)
+    Response.model_validate(reply.model_dump())
+    calls = [o for o in reply.output if o.type == "function_call"]
+    assert [c.name for c in calls] == ["search", "lookup"]
+    assert len({c.call_id for c in calls}) == 2 and len({c.id for c in calls}) == 2
+    assert reply.parallel_tool_calls is True
+    events = list(agent.responses.create(model="gpt-4o-mini", input="Find it", tools=tools,
+                                         stream=True))
+    added = [e.output_index for e in events if e.type == "response.output_item.added"]
+    done = [e.item.name for e in events if e.type == "response.output_item.done"
+            and e.item.type == "function_call"]
+    assert added == [0, 1] and done == ["search", "lookup"]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    single = agent.responses.create(model="gpt-4o-mini", input="Find it", tools=tools,
+                                    parallel_tool_calls=False)
+    assert [o.type for o in single.output] == ["function_call"]
+    assert single.parallel_tool_calls is False
+
+
+class City(pydantic.BaseModel):
+    name: str
+    population: int
+    tags: list[str]
+
+
+class Trip(pydantic.BaseModel):
+    cities: list[City]
+    days: int = pydantic.Field(ge=1, le=30)
+
+
+def langchain_instructions(schema: dict[str, Any]) -> str:
+    """As LangChain's PydanticOutputParser words them: an example schema first (and an object
+    with "properties" that is not a schema), the real one last."""
+    return (
+        "The output should be formatted as a JSON instance that conforms to the JSON schema "
+        'below.\n\nAs an example, for the schema {"properties": {"foo": {"title": "Foo", '
+        '"description": "a list of strings", "type": "array", "items": {"type": "string"}}}, '
+        '"required": ["foo"]}\nthe object {"foo": ["bar", "baz"]} is a well-formatted instance '
+        'of the schema. The object {"properties": {"foo": ["bar", "baz"]}} is not '
+        "well-formatted.\n\nHere is the output schema:\n```\n" + json.dumps(schema) + "\n```")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_json_mode_follows_the_schema_written_in_the_prompt(client: OpenAI, stream: bool) -> None:
+    schema = Trip.model_json_schema()   # with $defs and $ref, as pydantic writes it
+    prompts = {
+        "langchain": [{"role": "user", "content": "Plan a trip.\n" + langchain_instructions(
+            schema)}],
+        "pydantic-ai": [{"role": "system", "content": "Always respond with a JSON object "
+                         "that's compatible with this schema:\n\n" + json.dumps(schema)},
+                        {"role": "user", "content": "Plan a trip."}],
+        "instructor": [{"role": "system", "content": "Return an instance of the JSON that "
+                        "matches the following json_schema:\n\n" + json.dumps(schema, indent=2)},
+                       {"role": "user", "content": [{"type": "text", "text": "Plan a trip."}]}],
+    }
+    for name, messages in prompts.items():
+        kw: Any = {"model": "gpt-4o-mini", "messages": messages,
+                   "response_format": {"type": "json_object"}}
+        if stream:
+            text = "".join(c.choices[0].delta.content or "" for c in
+                           client.chat.completions.create(stream=True, **kw) if c.choices)
+        else:
+            reply = client.chat.completions.create(**kw)
+            ChatCompletion.model_validate(reply.model_dump())
+            text = reply.choices[0].message.content or ""
+        trip = Trip.model_validate_json(text)   # raises unless it is a valid instance
+        assert trip.cities, name
+    # without a schema in the prompt: an object, as before
+    plain = client.chat.completions.create(model="gpt-4o-mini", messages=USER,
+                                           response_format={"type": "json_object"})
+    assert set(json.loads(plain.choices[0].message.content or "")) == {"response"}
+    # with the same prompt but no JSON mode: text, not an instance
+    text = client.chat.completions.create(model="gpt-4o-mini", messages=prompts["langchain"])
+    with pytest.raises(pydantic.ValidationError):
+        Trip.model_validate_json(text.choices[0].message.content or "")
+
+
+def test_responses_json_mode_with_a_prompt_schema(client: OpenAI) -> None:
+    reply = client.responses.create(
+        model="gpt-4o-mini", instructions=langchain_instructions(City.model_json_schema()),
+        input="A city.", text={"format": {"type": "json_object"}})
+    Response.model_validate(reply.model_dump())
+    City.model_validate_json(reply.output_text)
+
+
+def test_reasoning_summaries_as_o_series_models_show_them(client: OpenAI) -> None:
+    # Asked for a summary: the reasoning item carries it, and the stream sends it.
+    events = list(client.responses.create(model="o4-mini", input="Why?", stream=True,
+                                          reasoning={"effort": "high", "summary": "auto"}))
+    kinds = [e.type for e in events]
+    assert kinds.index("response.reasoning_summary_part.added") \
+        < kinds.index("response.reasoning_summary_text.delta") \
+        < kinds.index("response.reasoning_summary_text.done") \
+        < kinds.index("response.reasoning_summary_part.done") \
+        < kinds.index("response.output_text.delta")
+    assert "response.reasoning_text.delta" not in kinds
+    deltas = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")
+    final = events[-1]
+    assert final.type == "response.completed"
+    item = final.response.output[0]
+    assert item.type == "reasoning" and item.content is None
+    assert [s.text for s in item.summary] == [deltas] and deltas
+    assert final.response.reasoning is not None
+    assert (final.response.reasoning.effort, final.response.reasoning.summary) == ("high", "auto")
+    assert final.response.usage is not None
+    assert final.response.usage.output_tokens_details.reasoning_tokens > 0
+    # Not asked: the reasoning is hidden (its tokens still counted), the effort a default.
+    quiet = client.responses.create(model="o4-mini", input="Why?")
+    Response.model_validate(quiet.model_dump())
+    assert quiet.output[0].type == "reasoning" and quiet.output[0].summary == []
+    assert quiet.output[0].content is None and quiet.output[0].encrypted_content is None
+    assert quiet.reasoning is not None and quiet.reasoning.effort == "medium"
+    assert quiet.usage is not None and quiet.usage.output_tokens_details.reasoning_tokens > 0
+    hidden = [e.type for e in client.responses.create(model="o4-mini", input="Why?",
+                                                      stream=True)]
+    assert not [k for k in hidden if "reasoning" in k]
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.responses.create(model="o4-mini", input="Why?",
+                                reasoning={"summary": "short"})  # type: ignore[typeddict-item]
+    assert bad.value.body["param"] == "reasoning.summary"  # type: ignore[index]
+
+
+def test_encrypted_reasoning_goes_back_as_input(client: OpenAI) -> None:
+    first = client.responses.create(model="o4-mini", input="Why?", store=False,
+                                    include=["reasoning.encrypted_content"])
+    item = first.output[0]
+    assert item.type == "reasoning" and item.encrypted_content
+    again = client.responses.create(model="o4-mini", store=False, input=[
+        {"role": "user", "content": "Why?"}, item.model_dump(exclude_none=True),  # type: ignore[list-item]
+        {"role": "user", "content": "And then?"}], include=["reasoning.encrypted_content"])
+    Response.model_validate(again.model_dump())
+    assert again.status == "completed"
+
+
+def test_raw_reasoning_text_for_models_configured_so(agent: OpenAI) -> None:
+    events = list(agent.responses.create(model="gpt-oss-20b", input="Why?", stream=True))
+    deltas = "".join(e.delta for e in events if e.type == "response.reasoning_text.delta")
+    final = events[-1].response   # type: ignore[union-attr]
+    assert deltas and final.output[0].content[0].text == deltas
+    assert final.output[0].summary == []

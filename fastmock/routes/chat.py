@@ -43,7 +43,9 @@ USAGE = (b'{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d,'
          b'"completion_tokens_details":{"reasoning_tokens":%d,"audio_tokens":0,'
          b'"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}')
 DONE = b"data: [DONE]\n\n"
-CALL_ID = "call_" + ID_STANDIN
+def call_id(k: int) -> str:
+    """The id of the reply's tool call ``k`` (the request's id spliced in per request)."""
+    return "call_" + ID_STANDIN + (f"_{k}" if k else "")
 
 
 def usage_bytes(prompt: int, completion: int, reasoning: int = 0) -> bytes:
@@ -84,12 +86,14 @@ def _deltas(said: Said, chunk: int) -> list[tuple[bytes, int]]:
 
     field = b"reasoning" if said.style == "reasoning" else b"reasoning_content"
     pieces(b'{"' + field + b'":%s}', said.reasoning)
-    if said.tool is not None:
+    if said.calls:
         pieces(b'{"content":%s}', said.answer)    # <think> text before a tool call
-        out.append((b'{"tool_calls":[{"index":0,"id":%s,"type":"function","function":'
-                    b'{"name":%s,"arguments":""}}]}'
-                    % (orjson.dumps(CALL_ID), orjson.dumps(said.tool.name)), 0))
-        pieces(b'{"tool_calls":[{"index":0,"function":{"arguments":%s}}]}', said.tool.pieces)
+        for k, call in enumerate(said.calls):     # parallel calls one after the other
+            out.append((b'{"tool_calls":[{"index":%d,"id":%s,"type":"function","function":'
+                        b'{"name":%s,"arguments":""}}]}'
+                        % (k, orjson.dumps(call_id(k)), orjson.dumps(call.name)), 0))
+            pieces(b'{"tool_calls":[{"index":%d,"function":{"arguments":%%s}}]}' % k,
+                   call.pieces)
     else:
         pieces(b'{"content":%s}', said.answer)
     return out
@@ -100,10 +104,10 @@ def _message(said: Said) -> bytes:
     if said.reasoning:
         field = b"reasoning" if said.style == "reasoning" else b"reasoning_content"
         extra = b',"%s":%s' % (field, orjson.dumps("".join(said.reasoning)))
-    if said.tool is not None:
-        call = orjson.dumps([{"id": CALL_ID, "type": "function",
-                              "function": {"name": said.tool.name,
-                                           "arguments": said.tool.arguments}}])
+    if said.calls:
+        call = orjson.dumps([{"id": call_id(k), "type": "function",
+                              "function": {"name": c.name, "arguments": c.arguments}}
+                             for k, c in enumerate(said.calls)])
         text = orjson.dumps(said.text) if said.answer else b"null"
         return (b'{"role":"assistant","content":%s,"refusal":null,"annotations":[],'
                 b'"tool_calls":%s%s}' % (text, call, extra))
@@ -123,7 +127,7 @@ def build_pieces(said: Said, n: int, chunk: int, include_usage: bool) -> ChatPie
     steps: list[list[bytes]] = [[b""] for _ in range(max(1, len(deltas)))]
     counts: list[list[int]] = [[] for _ in steps]
     role = b'{"role":"assistant","content":null,"refusal":null}' \
-        if said.tool is not None and not said.answer \
+        if said.calls and not said.answer \
         else b'{"role":"assistant","content":"","refusal":null}'
     for i in range(n):
         steps[0].append(b'{"index":%d,"delta":%s,"logprobs":null,"finish_reason":null}%s'
@@ -139,7 +143,7 @@ def build_pieces(said: Said, n: int, chunk: int, include_usage: bool) -> ChatPie
                          % (i, fin, end))
         counts[-1].append(0)
     return ChatPieces(said.completion_tokens * n, said.reasoning_tokens * n, choices, steps,
-                      said.tool is not None, counts)
+                      bool(said.calls), counts)
 
 
 #: How a chunk's tail ends when the usage is asked for, and with the usage so far in it.
@@ -288,6 +292,8 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
         if "top_p" in body:
             want_number(body, "top_p", 0, 1)
         say.read_options(body, ask)
+        if ask.response_format is not None and ask.response_format["type"] == "json_object":
+            ask.prompt_texts = tuple(content.message_text(m.get("content")) for m in messages)
         if ask.tool_choice == "required" and ask.tools:
             ask.called = called_functions(messages)
         if fill_to is not None:

@@ -14,8 +14,9 @@ from .. import say
 from ..frames import CHUNKS_ERROR, CLOCK, JSON_HEADERS, SSE_HEADERS
 from ..reply import Reply
 from ..state import App, Profile
-from .chat import FINGERPRINT, MAX_N, MAX_TOKENS, sse_steps, usage_bytes
+from .chat import FINGERPRINT, MAX_N, MAX_TOKENS, sse_steps, usage_bytes, usage_so_far
 from .common import (
+    continuous_usage,
     json_object,
     prepared_route,
     stream_flags,
@@ -87,6 +88,7 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
     end = b'],"usage":null}\n\n' if include_usage else b"]}\n\n"
     choices: list[bytes] = []
     per_choice: list[list[bytes]] = []   # the stream tails of each choice, step by step
+    per_counts: list[list[int]] = []     # the tokens each of those tails carries
     completion = 0
     for p, (text, _) in enumerate(prompts):
         said = say.decide(profile, say.Ask(echo_text=text, seed=seed, limit=limit, stop=stop,
@@ -98,18 +100,28 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
             choices.append(b'{"text":%s,"index":%d,"logprobs":null,"finish_reason":"%s"}'
                            % (orjson.dumps(full), index, said.finish.encode()))
             tails = _tails(profile, said, index, end)
+            chunk = profile.tokens_per_chunk
+            counts = [min(chunk, len(said.answer) - i)
+                      for i in range(0, len(said.answer), chunk)] + [0]
             if echo and text:
                 tails = [b'{"text":%s,"index":%d,"logprobs":null,"finish_reason":null}%s'
                          % (orjson.dumps(text), index, end), *tails]
+                counts = [0, *counts]
             per_choice.append(tails)
+            per_counts.append(counts)
             completion += len(said.answer)
     steps = max(len(t) for t in per_choice) - 1
     step_tails: list[list[bytes]] = [[b""] for _ in range(max(1, steps))]
-    for tails in per_choice:
+    step_counts: list[list[int]] = [[] for _ in step_tails]
+    for tails, counts in zip(per_choice, per_counts, strict=True):
         for k, tail in enumerate(tails[:-1]):
             step_tails[k].append(tail)
+            step_counts[k].append(counts[k])
         step_tails[-1].append(tails[-1])
+        step_counts[-1].append(0)
     prompt_count = sum(count for _, count in prompts)
+    if include_usage and continuous_usage(body):
+        step_tails = usage_so_far(step_tails, step_counts, prompt_count)
     return Prepared(profile, b"[" + b",".join(choices) + b"]", step_tails,
                     usage_bytes(prompt_count, completion), profile.json_name(model), stream,
                     include_usage, False, prompt_count, prompt_count + completion)

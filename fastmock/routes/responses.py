@@ -33,6 +33,7 @@ from .common import (
     json_object,
     prepared_route,
     want_bool,
+    want_dict,
     want_int,
     want_model,
     want_number,
@@ -132,47 +133,93 @@ if TYPE_CHECKING:
     Items = tuple[list[tuple[bytes, bool]], list[dict[str, Any]]]
 
 
-def _items(profile: Profile, said: say.Said) -> Items:
+def _reasoning(events: list[tuple[dict[str, Any] | None, bool]],
+               output: list[dict[str, Any]], profile: Profile, said: say.Said,
+               summary: str | None, encrypted: bool) -> None:
+    """The reasoning item. As o-series models show it (``reasoning_output = "summary"``): a
+    summary when the request asks for one, else nothing but the time the reasoning takes;
+    or the raw ``reasoning_text`` (``"text"``, as gpt-oss on vLLM)."""
+    index = len(output)
+    text = "".join(said.reasoning)
+    rid = "rs_" + ID
+    item: dict[str, Any] = {"id": rid, "type": "reasoning", "summary": [],
+                            "status": "in_progress"}
+    if encrypted:
+        item["encrypted_content"] = _sealed(text)
+    events.append((_event("response.output_item.added", output_index=index, item=item), False))
+    place = {"item_id": rid, "output_index": index}
+    if profile.reasoning_output == "text":
+        item["content"] = []
+        for piece in _pieces(said.reasoning, profile.tokens_per_chunk):
+            events.append((_event("response.reasoning_text.delta", **place, content_index=0,
+                                  delta=piece), True))
+        events.append((_event("response.reasoning_text.done", **place, content_index=0,
+                              text=text), False))
+        done = dict(item, status="completed", content=[{"type": "reasoning_text", "text": text}])
+    elif summary is not None:
+        part = {"type": "summary_text", "text": text}
+        events.append((_event("response.reasoning_summary_part.added", **place, summary_index=0,
+                              part=dict(part, text="")), False))
+        for piece in _pieces(said.reasoning, profile.tokens_per_chunk):
+            events.append((_event("response.reasoning_summary_text.delta", **place,
+                                  summary_index=0, delta=piece), True))
+        events.append((_event("response.reasoning_summary_text.done", **place, summary_index=0,
+                              text=text), False))
+        events.append((_event("response.reasoning_summary_part.done", **place, summary_index=0,
+                              part=part), False))
+        done = dict(item, status="completed", summary=[part])
+    else:   # hidden: the reasoning takes its time, and shows nothing
+        events.extend((None, True) for _ in range(0, len(said.reasoning),
+                                                   profile.tokens_per_chunk))
+        done = dict(item, status="completed")
+    events.append((_event("response.output_item.done", output_index=index, item=done), False))
+    output.append(done)
+
+
+def _sealed(text: str) -> str:
+    """An opaque ``encrypted_content`` for a reasoning item (the same for the same text)."""
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(b"fastmock reasoning\0" + text.encode()).digest()
+    return "gAAAAA" + base64.urlsafe_b64encode(digest * 4).decode()
+
+
+def _items(profile: Profile, said: say.Said, summary: str | None = None,
+           encrypted: bool = False) -> Items:
     """The output items' events (sequence numbers from 2, after created and in_progress; each
     marked when it is a paced token delta) and the output list of the final response. They
-    depend only on what is said, so they are encoded once per reply shape, on the profile."""
-    key = ("responses", said.key)
+    depend only on what is said (and how reasoning is shown), so they are encoded once per
+    reply shape, on the profile."""
+    key = ("responses", said.key, summary, encrypted)
     found: Items | None = profile.cache.get(key)
     if found is not None:
         return found
     chunk = profile.tokens_per_chunk
-    events: list[tuple[dict[str, Any], bool]] = []
+    events: list[tuple[dict[str, Any] | None, bool]] = []
     output: list[dict[str, Any]] = []
     if said.reasoning:
+        _reasoning(events, output, profile, said, summary, encrypted)
+    for k, call in enumerate(said.calls):    # parallel calls: one item each, in turn
         index = len(output)
-        text = "".join(said.reasoning)
-        item = {"id": "rs_" + ID, "type": "reasoning", "summary": [], "status": "in_progress",
-                "content": []}
-        events.append((_event("response.output_item.added", output_index=index, item=item),
-                       False))
-        for piece in _pieces(said.reasoning, chunk):
-            events.append((_event("response.reasoning_text.delta", item_id="rs_" + ID,
-                                  output_index=index, content_index=0, delta=piece), True))
-        events.append((_event("response.reasoning_text.done", item_id="rs_" + ID,
-                              output_index=index, content_index=0, text=text), False))
-        done = dict(item, status="completed", content=[{"type": "reasoning_text", "text": text}])
-        events.append((_event("response.output_item.done", output_index=index, item=done), False))
-        output.append(done)
-    index = len(output)
-    if said.tool is not None:
-        call = said.tool
-        item = {"id": "fc_" + ID, "type": "function_call", "status": "in_progress",
-                "call_id": "call_" + ID, "name": call.name, "arguments": ""}
+        suffix = f"_{k}" if k else ""
+        item_id = "fc_" + ID + suffix
+        item: dict[str, Any] = {"id": item_id, "type": "function_call", "status": "in_progress",
+                "call_id": "call_" + ID + suffix, "name": call.name, "arguments": ""}
         events.append((_event("response.output_item.added", output_index=index, item=item),
                        False))
         for piece in _pieces(call.pieces, chunk):
-            events.append((_event("response.function_call_arguments.delta", item_id="fc_" + ID,
+            events.append((_event("response.function_call_arguments.delta", item_id=item_id,
                                   output_index=index, delta=piece), True))
-        events.append((_event("response.function_call_arguments.done", item_id="fc_" + ID,
+        events.append((_event("response.function_call_arguments.done", item_id=item_id,
                               output_index=index, name=call.name, arguments=call.arguments),
                        False))
         done = dict(item, status="completed", arguments=call.arguments)
-    else:
+        events.append((_event("response.output_item.done", output_index=index, item=done),
+                       False))
+        output.append(done)
+    if not said.calls:
+        index = len(output)
         text = said.text
         item = {"id": "msg_" + ID, "type": "message", "status": "in_progress",
                 "role": "assistant", "content": []}
@@ -193,11 +240,53 @@ def _items(profile: Profile, said: say.Said) -> Items:
                               output_index=index, content_index=0, part=full), False))
         status = "incomplete" if said.finish == "length" else "completed"
         done = dict(item, status=status, content=[full])
-    events.append((_event("response.output_item.done", output_index=index, item=done), False))
-    output.append(done)
-    found = ([(_encode(e, seq), delta) for seq, (e, delta) in enumerate(events, start=2)],
-             output)
+        events.append((_event("response.output_item.done", output_index=index, item=done),
+                       False))
+        output.append(done)
+    encoded: list[tuple[bytes, bool]] = []
+    seq = 2
+    for event, delta in events:
+        if event is None:
+            encoded.append((b"", delta))    # a paced step that shows nothing
+        else:
+            encoded.append((_encode(event, seq), delta))
+            seq += 1
+    found = (encoded, output)
     return profile.keep(key, found)
+
+
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+SUMMARIES = ("auto", "concise", "detailed")
+
+
+def _reasoning_asked(body: dict[str, Any], profile: Profile) -> tuple[str | None, str | None]:
+    """The ``reasoning`` option's effort and summary, as the response echoes them (a reasoning
+    model's effort is ``medium`` unless asked otherwise)."""
+    asked = want_dict(body, "reasoning") or {}
+    effort = want_str(asked, "effort", param="reasoning.effort")
+    if effort is not None and effort not in EFFORTS:
+        raise invalid(f"Invalid value: '{effort}'. Supported values are: "
+                      + ", ".join(f"'{e}'" for e in EFFORTS) + ".", "reasoning.effort",
+                      "invalid_value")
+    summary = want_str(asked, "summary", param="reasoning.summary") \
+        or want_str(asked, "generate_summary", param="reasoning.generate_summary")
+    if summary is not None and summary not in SUMMARIES:
+        raise invalid(f"Invalid value: '{summary}'. Supported values are: 'auto', 'concise' "
+                      "and 'detailed'.", "reasoning.summary", "invalid_value")
+    if profile.kind == "reasoning" and effort is None:
+        effort = "medium"
+    return effort, summary
+
+
+def _includes(body: dict[str, Any], what: str) -> bool:
+    """Whether the ``include`` list names ``what``."""
+    include = body.get("include")
+    if include is None:
+        return False
+    if not isinstance(include, list) or not all(isinstance(i, str) for i in include):
+        raise invalid("Invalid type for 'include': expected an array of strings.", "include",
+                      "invalid_type")
+    return what in include
 
 
 def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
@@ -222,11 +311,17 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
                   tools=tools, tool_choice=say.tool_choice(body.get("tool_choice")),
                   followup=followup, response_format=say.response_format(fmt_value, "text.format"),
                   fill_to=fill_to)
+    if ask.response_format is not None and ask.response_format["type"] == "json_object":
+        ask.prompt_texts = (instructions or "", *texts)
+    if "parallel_tool_calls" in body:
+        ask.parallel = say.parallel_calls(body)
     if ask.tool_choice == "required" and tools:
         ask.called = frozenset(
             item["name"] for item in body["input"] if isinstance(item, dict)
             and item.get("type") == "function_call" and isinstance(item.get("name"), str))
     said = say.decide(profile, ask, style="reasoning_content")   # reasoning: its own item
+    effort, summary = _reasoning_asked(body, profile)
+    encrypted = "include" in body and _includes(body, "reasoning.encrypted_content")
 
     prompt = tokens.estimate_chat_prompt(texts + ([instructions] if instructions else []),
                                          count + (1 if instructions else 0))
@@ -240,8 +335,9 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
     shell: dict[str, Any] = {
         "id": "resp_" + ID, "object": "response", "created_at": TIME, "status": "in_progress",
         "error": None, "incomplete_details": None, "instructions": instructions,
-        "max_output_tokens": limit, "model": model, "output": [], "parallel_tool_calls": True,
-        "previous_response_id": previous, "reasoning": {"effort": None, "summary": None},
+        "max_output_tokens": limit, "model": model, "output": [],
+        "parallel_tool_calls": ask.parallel,
+        "previous_response_id": previous, "reasoning": {"effort": effort, "summary": summary},
         "store": store, "temperature": 1.0 if temperature is None else temperature,
         "text": {"format": fmt_value if isinstance(fmt_value, dict) else {"type": "text"}},
         "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools") or [],
@@ -249,11 +345,11 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
         "user": None, "metadata": body.get("metadata") or {},
     }
 
-    items, output = _items(profile, said)
+    items, output = _items(profile, said, summary, encrypted)
     final = dict(shell, status="incomplete" if incomplete else "completed", output=output,
                  usage=usage,
                  incomplete_details={"reason": "max_output_tokens"} if incomplete else None)
-    last = len(items) + 2
+    last = sum(1 for data, _ in items if data) + 2
     events = [(_encode(_event("response.created", response=shell), 0), False),
               (_encode(_event("response.in_progress", response=shell), 1), False),
               *items,
