@@ -130,8 +130,9 @@ OPTIONS: tuple[Option, ...] = (
            minimum=1, maximum=128, per_model=True),
     Option("embedding_dimensions", int, 1536, "size of an embedding model's vectors",
            minimum=1, maximum=16384, per_model=True),
-    Option("max_stored_responses", int, 1_000, "Responses API objects kept for GET and "
-           "previous_response_id (oldest evicted first)", minimum=0, maximum=10_000_000),
+    Option("max_stored_responses", int, 1_000, "Responses API objects kept for GET, "
+           "input_items and previous_response_id, and as many conversations (oldest evicted "
+           "first)", minimum=0, maximum=10_000_000),
     Option("delay_nonstream", bool, True, "make non-streaming replies wait as long as the stream "
            "would have taken", per_model=True),
     Option("http", str, "auto", "HTTP implementation: h11 (the reference), httptools (faster, "

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import math
 from array import array
-from collections import OrderedDict
 from itertools import accumulate, islice
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,7 @@ from .keys import KeyRing
 from .ready import Ready, Shapes
 from .reply import Plan
 from .scheduler import Stats
+from .store import Store
 from .trouble import OVERRIDE_PREFIX, Admission, Faults, Limits, Trouble, parse_fault_list
 
 if TYPE_CHECKING:
@@ -307,7 +307,7 @@ class App:
 
     __slots__ = ("config", "connections", "profiles", "default_profiles", "models_body",
                  "model_bodies", "counters", "pacing", "memo", "ready", "shapes", "headers",
-                 "responses", "keys", "specs", "admin_loaded", "admin_unloaded", "on_change",
+                 "store", "keys", "specs", "admin_loaded", "admin_unloaded", "on_change",
                  "trouble", "_errors", "admin_settings", "config_changes", "soon")
 
     def __init__(self, config: Config, pacing: Stats | None = None,
@@ -337,8 +337,8 @@ class App:
         self.default_profiles: dict[Kind, Profile] = {
             kind: build_profile(config, ModelSpec("*", kind=kind))
             for kind in ("chat", "reasoning", "embedding", "rerank")}
-        #: Stored Responses API objects, oldest first.
-        self.responses: OrderedDict[bytes, bytes] = OrderedDict()
+        #: Stored Responses API objects and conversations, bounded.
+        self.store = Store(config.max_stored_responses)
         self.keys = KeyRing(admin=bool(config.admin_key))
         for key in config.api_keys:
             self.keys.add(key, "config", "config")
@@ -463,18 +463,10 @@ class App:
             for kind in ("chat", "reasoning", "embedding", "rerank")}
         self.headers.answer_headers((OVERRIDE_PREFIX,) if config.request_overrides else ())
         self.connections.keepalive = config.keepalive_timeout_s
+        self.store.limit = config.max_stored_responses
         self.set_models(list(specs.values()))
         self.config_changes += 1
 
     def changed(self) -> None:
         if self.on_change is not None:
             self.on_change()
-
-    def store_response(self, response_id: bytes, body: bytes) -> None:
-        """Keep a Responses API object; beyond max_stored_responses the oldest goes."""
-        limit = self.config.max_stored_responses
-        if limit <= 0:
-            return
-        self.responses[response_id] = body
-        while len(self.responses) > limit:
-            self.responses.popitem(last=False)

@@ -6,6 +6,7 @@ Through the official SDK against live servers (both HTTP handlers), streamed and
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +18,8 @@ from openai import OpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.completion import Completion
 from openai.types.completion_usage import CompletionUsage
-from openai.types.responses import Response
+from openai.types.conversations import Conversation, ConversationItemList
+from openai.types.responses import Response, ResponseItemList
 
 from helpers import Server, running_server
 
@@ -410,3 +412,115 @@ def test_raw_reasoning_text_for_models_configured_so(agent: OpenAI) -> None:
     final = events[-1].response   # type: ignore[union-attr]
     assert deltas and final.output[0].content[0].text == deltas
     assert final.output[0].summary == []
+
+
+# -- the rest of the Responses surface: input items, delete, background and cancel, ------------
+# -- conversations ------------------------------------------------------------------------------
+
+def test_input_items_and_delete(client: OpenAI) -> None:
+    reply = client.responses.create(model="gpt-4o-mini", input=[
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Again"}])
+    listed = client.responses.input_items.list(reply.id, order="asc")
+    ResponseItemList.model_validate(listed.model_dump())
+    texts = [item.content[0].text for item in listed.data]   # type: ignore[union-attr]
+    assert texts == ["Be brief.", "Hi", "Hello", "Again"]
+    assert len({item.id for item in listed.data}) == 4
+    newest = client.responses.input_items.list(reply.id, limit=2)   # default order: desc
+    assert [i.content[0].text for i in newest.data] == ["Again", "Hello"]  # type: ignore[union-attr]
+    assert newest.has_more and newest.last_id == newest.data[-1].id
+    rest = client.responses.input_items.list(reply.id, limit=2, after=newest.last_id)
+    assert [i.content[0].text for i in rest.data] == ["Hi", "Be brief."]  # type: ignore[union-attr]
+    assert not rest.has_more
+    client.responses.delete(reply.id)
+    for call in (lambda: client.responses.retrieve(reply.id),
+                 lambda: client.responses.input_items.list(reply.id),
+                 lambda: client.responses.delete(reply.id)):
+        with pytest.raises(openai.NotFoundError) as gone:
+            call()
+        assert reply.id in gone.value.message
+
+
+@pytest.mark.parametrize("http", ["h11", "httptools"])
+def test_background_responses_run_and_can_be_cancelled(http: str) -> None:
+    with running_server("--http", http, "--ttft-ms", "400", "--itl-ms", "20") as s:
+        client = OpenAI(base_url=s.base + "/v1", api_key="x", max_retries=0)
+        started = time.monotonic()
+        queued = client.responses.create(model="gpt-4o-mini", input="Hi", background=True)
+        assert time.monotonic() - started < 0.3          # answered at once, not paced
+        Response.model_validate(queued.model_dump())
+        assert queued.status == "queued" and queued.background and queued.output == []
+        assert client.responses.retrieve(queued.id).status == "in_progress"
+        while (done := client.responses.retrieve(queued.id)).status == "in_progress":
+            assert time.monotonic() - started < 5
+            time.sleep(0.05)
+        Response.model_validate(done.model_dump())
+        assert done.status == "completed" and done.output_text and done.usage is not None
+        assert time.monotonic() - started >= 0.4
+        # cancel: a running one ends cancelled; an ended one stays as it is
+        other = client.responses.create(model="gpt-4o-mini", input="Hi", background=True)
+        cancelled = client.responses.cancel(other.id)
+        Response.model_validate(cancelled.model_dump())
+        assert cancelled.status == "cancelled"
+        time.sleep(0.6)
+        assert client.responses.retrieve(other.id).status == "cancelled"
+        assert client.responses.cancel(queued.id).status == "completed"
+        plain = client.responses.create(model="gpt-4o-mini", input="Hi")
+        with pytest.raises(openai.BadRequestError):
+            client.responses.cancel(plain.id)
+        with pytest.raises(openai.BadRequestError) as bad:
+            client.responses.create(model="gpt-4o-mini", input="Hi", background=True,
+                                    store=False)
+        assert bad.value.body["param"] == "background"   # type: ignore[index]
+
+
+def test_conversations_as_the_agents_sdk_session_uses_them(client: OpenAI) -> None:
+    # What OpenAIConversationsSession does: create, add items, list them, pop the last, clear.
+    conv = client.conversations.create(items=[{"role": "user", "content": "Hi"}],
+                                       metadata={"topic": "demo"})
+    Conversation.model_validate(conv.model_dump())
+    assert conv.id.startswith("conv_") and conv.metadata == {"topic": "demo"}
+    added = client.conversations.items.create(conv.id, items=[
+        {"type": "message", "role": "assistant", "content": "Hello"},
+        {"type": "message", "role": "user", "content": "Again"}])
+    ConversationItemList.model_validate(added.model_dump())
+    assert len(added.data) == 2
+    items = list(client.conversations.items.list(conv.id, order="asc"))
+    assert [i.content[0].text for i in items] == ["Hi", "Hello", "Again"]  # type: ignore[union-attr]
+    one = client.conversations.items.retrieve(items[1].id, conversation_id=conv.id)
+    assert one.id == items[1].id
+    client.conversations.items.delete(items[-1].id, conversation_id=conv.id)
+    assert len(list(client.conversations.items.list(conv.id))) == 2
+    updated = client.conversations.update(conv.id, metadata={"topic": "other"})
+    assert client.conversations.retrieve(conv.id).metadata == updated.metadata == {
+        "topic": "other"}
+    # a response in the conversation adds its input and output to it
+    reply = client.responses.create(model="gpt-4o-mini", conversation=conv.id, input="More")
+    Response.model_validate(reply.model_dump())
+    assert reply.conversation is not None and reply.conversation.id == conv.id
+    kinds = [(i.type, getattr(i, "role", None)) for i in
+             client.conversations.items.list(conv.id, order="asc")]
+    assert kinds == [("message", "user"), ("message", "assistant"), ("message", "user"),
+                     ("message", "assistant")]
+    # under "required", the functions called earlier in the conversation count
+    tools: list[Any] = [{"type": "function", "name": t["function"]["name"],
+                         "parameters": t["function"]["parameters"]} for t in TOOLS]
+    first = client.responses.create(model="gpt-4o-mini", conversation={"id": conv.id},
+                                    input="Find it", tools=tools, tool_choice="required")
+    call = next(o for o in first.output if o.type == "function_call")
+    assert call.name == "search"
+    second = client.responses.create(
+        model="gpt-4o-mini", conversation=conv.id, tools=tools, tool_choice="required",
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "found"}])
+    assert [o.name for o in second.output if o.type == "function_call"] == ["lookup"]
+    deleted = client.conversations.delete(conv.id)
+    assert deleted.deleted and deleted.id == conv.id
+    with pytest.raises(openai.NotFoundError):
+        client.conversations.retrieve(conv.id)
+    with pytest.raises(openai.NotFoundError) as gone:
+        client.responses.create(model="gpt-4o-mini", conversation=conv.id, input="Hi")
+    assert gone.value.body["param"] == "conversation_id"   # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.conversations.items.create(client.conversations.create().id,
+                                          items=[{"role": "robot", "content": "x"}])  # type: ignore[list-item, typeddict-item]
+    assert bad.value.body["param"] == "items[0].role"   # type: ignore[index]

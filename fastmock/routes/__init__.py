@@ -33,6 +33,7 @@ ROUTES: dict[str, dict[bytes, Any]] = {
     "/rerank": {b"POST": "rerank.handle"},
     "/v2/rerank": {b"POST": "rerank.handle"},
     "/responses": {b"POST": "responses.handle"},
+    "/conversations": {b"POST": "conversations.create"},
     "/admin/auth/keys": {b"GET": "admin.list_keys", b"POST": "admin.create_key",
                          b"DELETE": "admin.delete_all_keys"},
     "/admin/models/load": {b"POST": "admin.load_model"},
@@ -48,7 +49,10 @@ ROUTES: dict[str, dict[bytes, Any]] = {
 #: Paths that end in an item id (which may itself contain slashes, like "org/model").
 PREFIX_ROUTES: tuple[tuple[str, dict[bytes, Any]], ...] = (
     ("/models/", {b"GET": "models.retrieve"}),
-    ("/responses/", {b"GET": "responses.retrieve"}),
+    ("/responses/", {b"GET": "responses.retrieve", b"DELETE": "responses.delete",
+                     b"POST": "responses.cancel"}),
+    ("/conversations/", {b"GET": "conversations.read", b"POST": "conversations.write",
+                         b"DELETE": "conversations.delete"}),
     ("/admin/auth/keys/", {b"DELETE": "admin.delete_key"}),
 )
 

@@ -10,6 +10,7 @@ evicted first beyond ``max_stored_responses``.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import orjson
@@ -27,11 +28,14 @@ from ..frames import (
 )
 from ..reply import Reply
 from ..state import App, Profile
+from ..store import StoredResponse, as_items, page
 from .common import (
+    Invalid,
     Request,
     invalid,
     json_object,
     prepared_route,
+    query,
     want_bool,
     want_dict,
     want_int,
@@ -54,7 +58,8 @@ _SEQ_B = orjson.dumps(_SEQ)
 
 class Prepared:
     __slots__ = ("profile", "body", "steps", "stream", "store", "previous", "volatile",
-                 "prompt_tokens", "tokens", "error_tail")
+                 "prompt_tokens", "tokens", "error_tail", "inputs", "background", "shell",
+                 "conversation")
 
     def __init__(self, profile: Profile, body: bytes, steps: list[bytes], stream: bool,
                  store: bool, previous: str | None, volatile: bool = False,
@@ -70,38 +75,46 @@ class Prepared:
         self.tokens = tokens
         #: The stream's end when an error befalls it: error, then response.failed.
         self.error_tail = error_tail
+        #: The input items as stored (a JSON array with stand-ins), for input_items.
+        self.inputs = b"[]"
+        #: ``background: true``: the reply is the object as queued (``shell``), at once.
+        self.background = False
+        self.shell = b""
+        #: The conversation the response belongs to (its items are added to it).
+        self.conversation: str | None = None
 
 
-def _input(body: dict[str, Any]) -> tuple[list[str], str, bool, int]:
-    """(texts for the prompt count, the last user text, follow-up?, message count)."""
-    value = body.get("input")
+def read_input(body: dict[str, Any], key: str = "input") -> tuple[list[str], str, bool, int]:
+    """(texts for the prompt count, the last user text, follow-up?, message count) of the
+    input items ``body[key]``."""
+    value = body.get(key)
     if value is None:
-        raise invalid("Missing required parameter: 'input'.", "input",
+        raise invalid(f"Missing required parameter: '{key}'.", key,
                       "missing_required_parameter")
     if isinstance(value, str):
         return [value], value, False, 1
     if not isinstance(value, list):
-        raise invalid("Invalid type for 'input': expected a string or an array of input items.",
-                      "input", "invalid_type")
+        raise invalid(f"Invalid type for '{key}': expected a string or an array of input items.",
+                      key, "invalid_type")
     texts: list[str] = []
     last_user = ""
     followup = False
     for i, item in enumerate(value):
         if not isinstance(item, dict):
-            raise invalid(f"Invalid type for 'input[{i}]': expected an object.", f"input[{i}]",
+            raise invalid(f"Invalid type for '{key}[{i}]': expected an object.", f"{key}[{i}]",
                           "invalid_type")
         kind = item.get("type", "message")
         followup = kind == "function_call_output"
         if kind == "message":
             role = item.get("role")
             if role not in ("user", "assistant", "system", "developer"):
-                raise invalid(f"Invalid value for 'input[{i}].role': expected one of 'user', "
-                              "'assistant', 'system' or 'developer'.", f"input[{i}].role",
+                raise invalid(f"Invalid value for '{key}[{i}].role': expected one of 'user', "
+                              "'assistant', 'system' or 'developer'.", f"{key}[{i}].role",
                               "invalid_value")
             value_i = item.get("content")
             if not isinstance(value_i, (str, list)):
-                raise invalid(f"Invalid type for 'input[{i}].content': expected a string or an "
-                              "array of content parts.", f"input[{i}].content", "invalid_type")
+                raise invalid(f"Invalid type for '{key}[{i}].content': expected a string or an "
+                              "array of content parts.", f"{key}[{i}].content", "invalid_type")
             text = content.message_text(value_i)
             texts.append(text)
             if role == "user":
@@ -112,7 +125,7 @@ def _input(body: dict[str, Any]) -> tuple[list[str], str, bool, int]:
         elif kind == "function_call":
             texts.append(str(item.get("arguments", "")))
     if not value:
-        raise invalid("Invalid 'input': empty array.", "input", "empty_array")
+        raise invalid(f"Invalid '{key}': empty array.", key, "empty_array")
     return texts, last_user, followup, len(value)
 
 
@@ -292,7 +305,7 @@ def _includes(body: dict[str, Any], what: str) -> bool:
 def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
     body = json_object(raw)
     model, profile = want_model(body, app, "responses")
-    texts, last_user, followup, count = _input(body)
+    texts, last_user, followup, count = read_input(body)
     instructions = want_str(body, "instructions")
     limit = want_int(body, "max_output_tokens", 1, 2**31 - 1)
     if fill_to is not None:
@@ -315,10 +328,21 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
         ask.prompt_texts = (instructions or "", *texts)
     if "parallel_tool_calls" in body:
         ask.parallel = say.parallel_calls(body)
+    conversation = _conversation(body)
+    if conversation is not None and previous is not None:
+        raise invalid("Only one of 'previous_response_id' and 'conversation' may be given.",
+                      "conversation", "invalid_value")
     if ask.tool_choice == "required" and tools:
         ask.called = frozenset(
             item["name"] for item in body["input"] if isinstance(item, dict)
             and item.get("type") == "function_call" and isinstance(item.get("name"), str))
+        conv = app.store.conversations.get(conversation) if conversation else None
+        if conv is not None:
+            ask.called |= conv.called()
+    background = want_bool(body, "background")
+    if background and not store:
+        raise invalid("A background response must be stored: 'background' needs 'store' "
+                      "to be true.", "background", "invalid_value")
     said = say.decide(profile, ask, style="reasoning_content")   # reasoning: its own item
     effort, summary = _reasoning_asked(body, profile)
     encrypted = "include" in body and _includes(body, "reasoning.encrypted_content")
@@ -342,8 +366,10 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
         "text": {"format": fmt_value if isinstance(fmt_value, dict) else {"type": "text"}},
         "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools") or [],
         "top_p": 1.0 if top_p is None else top_p, "truncation": "disabled", "usage": None,
-        "user": None, "metadata": body.get("metadata") or {},
+        "user": None, "metadata": body.get("metadata") or {}, "background": background,
     }
+    if conversation is not None:
+        shell["conversation"] = {"id": conversation}
 
     items, output = _items(profile, said, summary, encrypted)
     final = dict(shell, status="incomplete" if incomplete else "completed", output=output,
@@ -373,14 +399,30 @@ def prepare(raw: bytes, app: App, fill_to: int | None = None) -> Prepared:
             dict(e, sequence_number=_SEQ)).replace(_SEQ_B, SEQ_MARK))
         for e in (_event("error", code="server_error", message=STREAM_ERROR, param=None),
                   _event("response.failed", response=failed)))
-    return Prepared(profile, orjson.dumps(final), steps, stream, store, previous, said.volatile,
-                    prompt, prompt + completion, error_tail)
+    # A reply in a conversation reads the conversation's state: it is prepared anew each time.
+    prepared = Prepared(profile, orjson.dumps(final), steps, stream, store, previous,
+                        said.volatile or conversation is not None, prompt, prompt + completion,
+                        error_tail)
+    if store or conversation is not None:
+        prepared.inputs = orjson.dumps(as_items(body["input"], ID))
+    prepared.conversation = conversation
+    if background:
+        prepared.background = True
+        prepared.shell = orjson.dumps(shell)
+    return prepared
 
 
 def render(app: App, p: Prepared, ident: bytes) -> Reply:
-    if p.previous is not None and p.previous.encode() not in app.responses:
+    store = app.store
+    if p.previous is not None and p.previous.encode() not in store.responses:
         return invalid(f"Previous response with id '{p.previous}' not found.",
                        "previous_response_id", "previous_response_not_found", status=404).reply
+    conv = None
+    if p.conversation is not None:
+        try:
+            conv = store.conversation(p.conversation)
+        except Invalid as exc:
+            return exc.reply
     created = CLOCK.unix_bytes
 
     def fill(data: bytes) -> bytes:
@@ -388,26 +430,100 @@ def render(app: App, p: Prepared, ident: bytes) -> Reply:
 
     body = fill(p.body)
     after = None
-    if p.store:
+    if p.store or conv is not None:
+        inputs = fill(p.inputs)
+        pending = fill(p.shell) if p.background else None
+        ready_at = time.monotonic() + _duration(p) if p.background else 0.0
+
         def after(real: bytes) -> None:
-            app.store_response(b"resp_" + real, body.replace(ID_MARK, real))
+            final = body.replace(ID_MARK, real)
+            stored = StoredResponse(final, inputs.replace(ID_MARK, real),
+                                    pending and pending.replace(ID_MARK, real), ready_at)
+            if p.store:
+                store.keep_response(b"resp_" + real, stored)
+            if conv is not None:
+                conv.add([*orjson.loads(stored.inputs), *orjson.loads(final)["output"]])
     # A reply that follows a stored response depends on the store: it is never replayed.
-    cacheable = not p.volatile and p.previous is None
+    cacheable = not p.volatile and p.previous is None and not p.background
     if p.stream:
         return Reply(200, SSE_HEADERS, steps=[fill(s) for s in p.steps], pace=p.profile,
                      after=after, cacheable=cacheable, model=p.profile, tokens=p.tokens,
                      prompt_tokens=p.prompt_tokens, error_step=fill(p.error_tail))
+    if p.background:    # answered at once, as queued; GET shows it run and end
+        queued = fill(p.shell).replace(b'"status":"in_progress"', b'"status":"queued"', 1)
+        return Reply(200, JSON_HEADERS, queued, after=after, model=p.profile, tokens=p.tokens,
+                     prompt_tokens=p.prompt_tokens)
     return Reply(200, JSON_HEADERS, body, pace=p.profile, wait_steps=len(p.steps), after=after,
                  cacheable=cacheable, model=p.profile, tokens=p.tokens,
                  prompt_tokens=p.prompt_tokens)
 
 
+def _duration(p: Prepared) -> float:
+    """How long the reply takes to generate, as its model paces it (a background one)."""
+    return p.profile.ttft + p.profile.itl * max(0, len(p.steps) - 1)
+
+
 handle = prepared_route("responses", prepare, render)
 
 
-def retrieve(req: Request, app: App, response_id: str) -> Reply:
-    body = app.responses.get(response_id.encode())
-    if body is None:
+def _conversation(body: dict[str, Any]) -> str | None:
+    """The ``conversation`` a response belongs to: its id, given alone or as ``{"id": ...}``."""
+    value = body.get("conversation")
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = value.get("id")
+        if not isinstance(value, str):
+            raise invalid("Missing required parameter: 'conversation.id'.", "conversation.id",
+                          "missing_required_parameter")
+    if not isinstance(value, str) or not value:
+        raise invalid("Invalid type for 'conversation': expected a conversation id or an "
+                      "object with an 'id'.", "conversation", "invalid_type")
+    return value
+
+
+def _stored(response_id: str, app: App) -> StoredResponse:
+    found = app.store.responses.get(response_id.encode())
+    if found is None:
         raise invalid(f"Response with id '{response_id}' not found.", "response_id",
                       "response_not_found", status=404)
-    return Reply(200, JSON_HEADERS, body)
+    return found
+
+
+def retrieve(req: Request, app: App, rest: str) -> Reply:
+    """GET /v1/responses/{id} and /v1/responses/{id}/input_items."""
+    response_id, _, tail = rest.partition("/")
+    if tail == "input_items":
+        stored = _stored(response_id, app)
+        return Reply(200, JSON_HEADERS, page(orjson.loads(stored.inputs), query(req)))
+    if tail:
+        raise _not_found(req)
+    return Reply(200, JSON_HEADERS, _stored(response_id, app).current())
+
+
+def delete(req: Request, app: App, rest: str) -> Reply:
+    """DELETE /v1/responses/{id}."""
+    if "/" in rest:
+        raise _not_found(req)
+    _stored(rest, app)
+    del app.store.responses[rest.encode()]
+    return Reply(200, JSON_HEADERS, orjson.dumps({"id": rest, "object": "response",
+                                                   "deleted": True}))
+
+
+def cancel(req: Request, app: App, rest: str) -> Reply:
+    """POST /v1/responses/{id}/cancel: a background response that still runs ends cancelled;
+    one that has ended is returned as it is."""
+    response_id, _, tail = rest.partition("/")
+    if tail != "cancel":
+        raise _not_found(req)
+    stored = _stored(response_id, app)
+    if not stored.background:
+        raise invalid("Only a response created with 'background': true can be cancelled.",
+                      None, "invalid_value")
+    return Reply(200, JSON_HEADERS, stored.cancel())
+
+
+def _not_found(req: Request) -> Invalid:
+    return invalid(f"Invalid URL ({req.method.decode('latin-1')} "
+                   f"{req.target.decode('latin-1')})", status=404)
