@@ -29,11 +29,18 @@ def test_toml_example_loads(tmp_path: object) -> None:
     from fastmock.config import load
     from fastmock.state import App
 
-    block = re.search(r"```toml\n(.*?)```", README, re.S)
-    assert block is not None
-    path = Path(str(tmp_path)) / "fastmock.toml"
-    path.write_text(block.group(1))
-    config = load({}, environ={}, config_file=str(path))
-    app = App(config)
-    assert app.profiles["slow-reasoner"].kind == "reasoning"
-    assert app.profiles["my-embedder"].embedding_dimensions == 768
+    blocks = re.findall(r"```toml\n(.*?)```", README, re.S)
+    assert len(blocks) >= 2
+    apps = []
+    for i, block in enumerate(blocks):   # every example loads
+        path = Path(str(tmp_path)) / f"fastmock{i}.toml"
+        path.write_text(block)
+        apps.append(App(load({}, environ={}, config_file=str(path))))
+    configured = next(a for a in apps if "slow-reasoner" in a.profiles)
+    assert configured.profiles["slow-reasoner"].kind == "reasoning"
+    assert configured.profiles["my-embedder"].embedding_dimensions == 768
+    presets = next(a for a in apps if "gpt-oss-20b" in a.profiles)
+    assert presets.profiles["gpt-4o-mini"].tool_call_probability == 0.3
+    assert presets.profiles["gpt-4.1-mini"].parallel_tool_calls == 3
+    assert presets.profiles["gpt-oss-20b"].reasoning_output == "text"
+    assert presets.profiles["o3"].reasoning_output == "summary"
