@@ -355,6 +355,11 @@ def test_responses_json_mode_with_a_prompt_schema(client: OpenAI) -> None:
         input="A city.", text={"format": {"type": "json_object"}})
     Response.model_validate(reply.model_dump())
     City.model_validate_json(reply.output_text)
+    events = list(client.responses.create(
+        model="gpt-4o-mini", instructions=langchain_instructions(City.model_json_schema()),
+        input="A city.", text={"format": {"type": "json_object"}}, stream=True))
+    City.model_validate_json("".join(e.delta for e in events
+                                     if e.type == "response.output_text.delta"))
 
 
 def test_reasoning_summaries_as_o_series_models_show_them(client: OpenAI) -> None:
