@@ -32,6 +32,8 @@ def _flags() -> dict[str, tuple[Option | None, bool]]:
     table: dict[str, tuple[Option | None, bool]] = {"--config": (None, False)}
     for opt in OPTIONS:
         table[opt.flag] = (opt, True)
+        if opt.type is list:   # the plural too: --cors-origins a,b as --cors-origin a,b
+            table[opt.flag + "s"] = (opt, True)
         if opt.type is bool:
             table["--no-" + opt.flag[2:]] = (opt, False)
     return table
@@ -89,13 +91,14 @@ def parser() -> argparse.ArgumentParser:
                    "[models.\"<id>\"] tables (env FASTMOCK_CONFIG)")
     p.add_argument("--version", action="version", version=f"fastmock {__version__}")
     for opt in OPTIONS:
-        help_text = f"{opt.help} (env {opt.env}; default {opt.default!r})"
+        choices = f"one of {', '.join(opt.choices)}; " if opt.choices else ""
+        help_text = f"{opt.help} ({choices}env {opt.env}; default {opt.default!r})"
         if opt.type is bool:
             p.add_argument(opt.flag, dest=opt.name, action=argparse.BooleanOptionalAction,
                            help=help_text)
         elif opt.type is list:
-            p.add_argument(opt.flag, dest=opt.name, action="append", metavar="KEY",
-                           help=f"{opt.help} (env {opt.env})")
+            p.add_argument(opt.flag, opt.flag + "s", dest=opt.name, action="append",
+                           metavar="VALUE", help=f"{opt.help} (env {opt.env})")
         else:
             p.add_argument(opt.flag, dest=opt.name, metavar=opt.name.upper(),
                            choices=opt.choices or None, help=help_text)

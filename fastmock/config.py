@@ -141,8 +141,15 @@ OPTIONS: tuple[Option, ...] = (
            minimum=0, maximum=86400),
     Option("strict_models", bool, False, "answer 404 model_not_found for model names that are "
            "not served (by default any name is accepted)"),
+    Option("strict_requests", bool, False, "reject what the OpenAI API rejects: unknown "
+           "fields (vLLM's extensions too), an empty model, a decimal where an integer goes, a "
+           "user message with null content (by default fastmock accepts them, as proxies add "
+           "fields)"),
     Option("api_keys", list, (), "API keys; once one exists every API request needs one "
            "(flag repeatable, environment comma-separated)", flag_name="--api-key"),
+    Option("cors_origins", list, (), "web origins allowed to call the API from a browser "
+           "(CORS), e.g. http://localhost:3000, or * for any; none by default (comma-separated, "
+           "flag repeatable)", flag_name="--cors-origin"),
     Option("admin_key", str, "", "key for the admin API; without it, only loopback clients "
            "may use the admin API"),
     Option("state_file", str, "", "JSON file where keys and models changed through the admin "
@@ -275,7 +282,9 @@ class Config:
     http: HttpImpl
     stats_interval_s: float
     strict_models: bool
+    strict_requests: bool
     api_keys: tuple[str, ...]
+    cors_origins: tuple[str, ...]
     admin_key: str
     state_file: str
     max_connections: int
@@ -330,10 +339,15 @@ def _coerce(opt: Option, value: Any, where: str) -> Any:
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
             raise ConfigError(f"{where} must be a list of strings")
-        keys = tuple(i.strip() for i in items if i.strip())
-        if any(len(k) < 8 or any(c.isspace() for c in k) for k in keys):
+        items = [part for item in items for part in item.split(",")]   # (a flag's "a,b")
+        values = tuple(i.strip() for i in items if i.strip())
+        if opt.name == "cors_origins":
+            if any(v != "*" and not v.startswith(("http://", "https://")) for v in values):
+                raise ConfigError(f"{where}: an origin is '*' or 'http(s)://host[:port]'")
+            return tuple(v.rstrip("/") for v in values)
+        if any(len(k) < 8 or any(c.isspace() for c in k) for k in values):
             raise ConfigError(f"{where}: a key must have at least 8 characters and no spaces")
-        return keys
+        return values
     if opt.type is bool:
         if isinstance(value, bool):
             return value
@@ -455,6 +469,7 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None,
     for opt in OPTIONS:
         if opt.env in environ:
             values[opt.name] = _coerce(opt, environ[opt.env], opt.env)
+    _check_env_names(environ)
     for name, value in flags.items():
         opt = OPTION_BY_NAME[name]
         values[name] = _coerce(opt, value, opt.flag)
@@ -462,6 +477,24 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None,
     for spec in (None, *config.models):
         check_model(config, spec)
     return config
+
+
+#: The FASTMOCK_ variables fastmock reads besides the options'.
+OTHER_ENV = frozenset({ENV_PREFIX + "CONFIG"})
+
+
+def _check_env_names(environ: Mapping[str, str]) -> None:
+    """A FASTMOCK_ variable that names no option is an error, as an unknown TOML key is: a
+    mistyped one (FASTMOCK_TTFTMS) would otherwise be ignored without a word."""
+    known = {opt.env for opt in OPTIONS} | OTHER_ENV
+    for name in environ:
+        if name.startswith(ENV_PREFIX) and name not in known:
+            import difflib
+
+            near = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"; did you mean {near[0]}?" if near else ""
+            raise ConfigError(f"{name}: unknown environment variable{hint} (every FASTMOCK_ "
+                              "name is an option; see --help)")
 
 
 def check_model(config: Config, spec: ModelSpec | None) -> None:

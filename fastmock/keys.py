@@ -29,9 +29,14 @@ class KeyEntry:
         self.created = created
         self.source = source    # "config" (flags, environment, file) or "admin" (at run time)
 
+    @property
+    def id(self) -> str:
+        """A stable handle for the admin API (from the digest: it says nothing of the key)."""
+        return "key_" + self.digest[:6].hex()
+
     def public(self) -> dict[str, Any]:
-        return {"name": self.name, "key_prefix": self.prefix, "created": self.created,
-                "source": self.source}
+        return {"id": self.id, "name": self.name, "key_prefix": self.prefix,
+                "created": self.created, "source": self.source}
 
     def to_state(self) -> dict[str, Any]:
         return {"name": self.name, "sha256": self.digest.hex(), "key_prefix": self.prefix,
@@ -99,17 +104,33 @@ class KeyRing:
         self._entries[entry.digest] = entry
         self._changed()
 
-    def create(self, name: str) -> tuple[str, KeyEntry]:
-        """A new ``sk-mock-...`` key (shown to its creator once) and its entry."""
-        import secrets
+    def create(self, name: str, key: str | None = None) -> tuple[str, KeyEntry]:
+        """A new key (the caller's, or a fresh ``sk-mock-...``; shown to its creator once) and
+        its entry."""
+        if key is None:
+            import secrets
 
-        key = "sk-mock-" + secrets.token_hex(24)
+            key = "sk-mock-" + secrets.token_hex(24)
         return key, self.add(key, name, "admin")
 
-    def remove(self, key: bytes) -> KeyEntry | None:
-        entry = self._entries.pop(digest(key), None)
+    def has(self, key: str) -> bool:
+        return digest(key.encode()) in self._entries
+
+    def find(self, handle: str) -> list[KeyEntry]:
+        """The entries ``handle`` names: the key itself, else an id, else a name or a listed
+        masked prefix (which may name several)."""
+        entry = self._entries.get(digest(handle.encode()))
+        if entry is not None:
+            return [entry]
+        for field in ("id", "name", "prefix"):
+            found = [e for e in self._entries.values() if getattr(e, field) == handle]
+            if found:
+                return found
+        return []
+
+    def remove_entry(self, entry: KeyEntry) -> None:
+        self._entries.pop(entry.digest, None)
         self._changed()
-        return entry
 
     def clear(self) -> int:
         count = len(self._entries)

@@ -261,6 +261,8 @@ class BaseProtocol(asyncio.Protocol):
                         self.transport.write(ident.join(ready.now))
                         if ready.after is not None:
                             ready.after(ident)
+                        if ready.whole_steps:
+                            self.scheduler.stats.sent_whole(ready.whole_steps)
                     else:
                         self._send(ready)
                     return
@@ -305,6 +307,8 @@ class BaseProtocol(asyncio.Protocol):
             self.served += 1
             if ready.kind is NOW:
                 self.transport.write(IDS.new().join(ready.now))  # type: ignore[union-attr]
+                if ready.whole_steps:
+                    self.scheduler.stats.sent_whole(ready.whole_steps)
             else:
                 self._send(ready)
             return True
@@ -317,6 +321,8 @@ class BaseProtocol(asyncio.Protocol):
         except IndexError:
             ident = IDS.refill()
         self.transport.write(ident.join(reply))  # type: ignore[union-attr]
+        if ready.whole_steps:
+            self.scheduler.stats.sent_whole(ready.whole_steps)
         return True
 
     def request_error(self, status: int, detail: str) -> None:
@@ -375,6 +381,8 @@ class BaseProtocol(asyncio.Protocol):
         self.transport.write(data)  # type: ignore[union-attr]
         if ready.after is not None:
             ready.after(ident)
+        if ready.whole_steps:
+            self.scheduler.stats.sent_whole(ready.whole_steps)
         if ready.close:
             self._close()
 
@@ -565,8 +573,8 @@ class BaseProtocol(asyncio.Protocol):
         self._close()
 
     def body_too_large(self) -> tuple[int, str]:
-        return 413, (f"The request body is larger than the {self.app.config.max_body_bytes} "
-                     "bytes this server accepts (max_body_bytes).")
+        return 413, (f"it has over {self.app.config.max_body_bytes} bytes "
+                     "(max_body_bytes).")
 
     def head_too_large(self, size: int) -> tuple[int, str]:
         return 431, (f"the head has over {size} bytes; this server accepts "

@@ -46,7 +46,7 @@ class Ready:
 
     __slots__ = ("kind", "now", "steps", "pace", "wait_steps", "after", "close", "date", "req",
                  "open", "status", "model", "tokens", "prompt_tokens", "error_step", "chunked",
-                 "limited_as", "credit", "spliced", "_cut")
+                 "limited_as", "credit", "spliced", "_cut", "whole_steps")
 
     def __init__(self, req: Request, reply: Reply, close: bool, http10: bool, head_only: bool,
                  open_: bool) -> None:
@@ -77,6 +77,8 @@ class Ready:
         self.date = CLOCK.date
         self.steps: list[Parts] | None = None
         self._cut: tuple[bytes, Parts] | None = None
+        #: A stream with nothing to wait for, sent whole: its steps (counted in /stats).
+        self.whole_steps = 0
         pace = reply.pace
         if reply.steps is None:
             self.kind = DELAYED if pace is not None and pace.delay(reply.wait_steps) > 0 \
@@ -90,6 +92,7 @@ class Ready:
         if pace is None or not pace.paced:
             self.kind = NOW
             self.now = parts(head + b"".join(steps))
+            self.whole_steps = len(steps)
             if reply.model is not None and reply.status == 200:
                 self.limited_as = reply.model.spec.id
         else:

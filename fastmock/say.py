@@ -304,19 +304,24 @@ def _decide(profile: Profile, ask: Ask, style: ReasoningStyle | None) -> Said:
                 volatile, key)
 
 
-def schema_instance(params: Any, seed: int | None, salt: str) -> Any:
+def schema_instance(params: Any, seed: int | None, salt: str, param: str = "tools",
+                    what: str | None = None) -> Any:
+    """An instance of ``params``, or a 400 naming ``param`` (the field the client sent) and
+    ``what`` the schema is for (by default, the function ``salt``)."""
     try:
         return schema.instance(params if params is not None else {"type": "object"},
                                _rng(seed, salt))
     except (schema.SchemaError, TypeError, ValueError, RecursionError) as exc:
-        raise invalid(f"Invalid schema for '{salt}': {exc}", "tools", "invalid_schema") from None
+        raise invalid(f"Invalid schema for {what or f'function {salt!r}'}: {exc}", param,
+                      "invalid_schema") from None
 
 
 def _formatted(profile: Profile, ask: Ask) -> str:
     fmt = ask.response_format or {}
     if fmt.get("type") == "json_schema":
-        return orjson.dumps(schema_instance(fmt.get("schema"), ask.seed,
-                                            "response_format")).decode()
+        where = fmt["param"]
+        return orjson.dumps(schema_instance(fmt.get("schema"), ask.seed, "response_format",
+                                            where, f"'{where}'")).decode()
     # json_object: an instance of the last schema the prompt writes out, as JSON-mode
     # prompts carry one; else the usual reply, wrapped so that the content is a JSON object.
     written = schema.written_in(ask.prompt_texts) if ask.prompt_texts else None
@@ -382,11 +387,15 @@ def response_format(value: Any, param: str = "response_format") -> dict[str, Any
     if kind == "json_object":
         return {"type": "json_object"}
     if kind == "json_schema":
+        # chat nests it (response_format.json_schema.schema), Responses does not
+        # (text.format.schema)
+        nested = "json_schema" in value
         spec = value.get("json_schema", value)
+        where = f"{param}.json_schema.schema" if nested else f"{param}.schema"
         sch = spec.get("schema") if isinstance(spec, dict) else None
         if not isinstance(sch, dict):
-            raise invalid(f"Missing required parameter: '{param}.json_schema.schema'.",
-                          f"{param}.json_schema.schema", "missing_required_parameter")
-        return {"type": "json_schema", "schema": sch}
+            raise invalid(f"Missing required parameter: '{where}'.", where,
+                          "missing_required_parameter")
+        return {"type": "json_schema", "schema": sch, "param": where}
     raise invalid(f"Invalid value: '{kind}'. Supported values are: 'text', 'json_object' and "
                   "'json_schema'.", f"{param}.type", "invalid_value")

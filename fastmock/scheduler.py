@@ -78,7 +78,7 @@ class Stats:
     """
 
     __slots__ = ("steps", "late_1ms", "late_10ms", "worst_late", "active", "started",
-                 "finished", "cancelled", "parked", "wakes")
+                 "finished", "cancelled", "parked", "wakes", "unpaced", "unpaced_steps")
 
     def __init__(self) -> None:
         self.steps = 0
@@ -91,13 +91,22 @@ class Stats:
         self.cancelled = 0
         self.parked = 0
         self.wakes = 0
+        #: Streams with nothing to wait for, written whole at once (not paced), and their steps.
+        self.unpaced = 0
+        self.unpaced_steps = 0
+
+    def sent_whole(self, steps: int) -> None:
+        """A stream that waited for nothing went out in one write."""
+        self.unpaced += 1
+        self.unpaced_steps += steps
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "streams": {"active": self.active, "started": self.started,
-                        "finished": self.finished, "cancelled": self.cancelled,
-                        "parked_by_back_pressure": self.parked},
-            "steps_sent": self.steps,
+            "streams": {"active": self.active, "started": self.started + self.unpaced,
+                        "finished": self.finished + self.unpaced, "cancelled": self.cancelled,
+                        "parked_by_back_pressure": self.parked,
+                        "sent_whole_unpaced": self.unpaced},
+            "steps_sent": self.steps + self.unpaced_steps,
             "late_over_1ms": self.late_1ms,
             "late_over_10ms": self.late_10ms,
             "worst_late_ms": round(self.worst_late * 1000.0, 3),
@@ -105,7 +114,8 @@ class Stats:
         }
 
     def summary(self) -> str:
-        return (f"pacing: {self.active} streams active, {self.steps} steps sent, "
+        return (f"pacing: {self.active} streams active, {self.steps + self.unpaced_steps} "
+                f"steps sent ({self.unpaced_steps} unpaced), "
                 f"{self.late_1ms} late >1ms, {self.late_10ms} late >10ms, "
                 f"worst {self.worst_late * 1000.0:.1f}ms")
 

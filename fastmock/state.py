@@ -240,6 +240,15 @@ def build_profile(config: Config, spec: ModelSpec) -> Profile:
     )
 
 
+def answered_headers(config: Config) -> tuple[bytes, ...]:
+    """The request headers that change an answer (``HeaderTable.answer_headers``):
+    x-fastmock-* unless turned off, and with CORS on the browser's origin and preflight."""
+    names: tuple[bytes, ...] = (OVERRIDE_PREFIX,) if config.request_overrides else ()
+    if config.cors_origins:
+        names += (b"origin", b"access-control-request-")
+    return names
+
+
 #: The state of a connection waiting for its next request (see ``protocol``).
 IDLE = "idle"
 
@@ -327,8 +336,7 @@ class App:
         self.shapes = Shapes()
         #: Which request headers the parsers read: x-fastmock-* change a reply.
         self.headers = HeaderTable()
-        if config.request_overrides:
-            self.headers.answer_headers((OVERRIDE_PREFIX,))
+        self.headers.answer_headers(answered_headers(config))
         #: Faults, limits and admission, when any is configured (see ``trouble``).
         self.trouble: Trouble | None = None
         self._errors: Trouble | None = None
@@ -461,7 +469,7 @@ class App:
         self.default_profiles = {
             kind: build_profile(config, ModelSpec("*", kind=kind))
             for kind in ("chat", "reasoning", "embedding", "rerank")}
-        self.headers.answer_headers((OVERRIDE_PREFIX,) if config.request_overrides else ())
+        self.headers.answer_headers(answered_headers(config))
         self.connections.keepalive = config.keepalive_timeout_s
         self.store.limit = config.max_stored_responses
         self.set_models(list(specs.values()))

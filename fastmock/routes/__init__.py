@@ -36,6 +36,7 @@ ROUTES: dict[str, dict[bytes, Any]] = {
     "/conversations": {b"POST": "conversations.create"},
     "/admin/auth/keys": {b"GET": "admin.list_keys", b"POST": "admin.create_key",
                          b"DELETE": "admin.delete_all_keys"},
+    "/admin/models": {b"GET": "admin.list_models"},
     "/admin/models/load": {b"POST": "admin.load_model"},
     "/admin/models/unload": {b"POST": "admin.unload_model"},
     "/admin/models/unload_all": {b"POST": "admin.unload_all"},
@@ -111,6 +112,16 @@ def route(req: Request, app: App) -> Reply:
 def dispatch(req: Request, app: App) -> Reply:
     """The reply to one complete request, with ``req.ident`` where the id goes. Never raises:
     every failure becomes an error reply. Only an endpoint's reply may be ``cacheable``."""
+    if app.config.cors_origins:
+        from .. import cors
+
+        if cors.is_preflight(req):
+            return cors.preflight(req, app)
+        return cors.with_headers(_dispatch(req, app), req, app)
+    return _dispatch(req, app)
+
+
+def _dispatch(req: Request, app: App) -> Reply:
     method = b"GET" if req.method == b"HEAD" else req.method
     path = canonical_path(req.target)
     if path.startswith("/admin/"):

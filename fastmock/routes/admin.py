@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from ..config import OPTION_BY_NAME, RUNTIME_OPTIONS, ConfigError, coerce_setting, model_spec
+from ..config import (
+    OPTION_BY_NAME,
+    PER_MODEL_OPTIONS,
+    RUNTIME_OPTIONS,
+    ConfigError,
+    coerce_setting,
+    model_spec,
+)
 from ..frames import json_reply
 from ..keys import presented_key
 from ..reply import Reply
@@ -55,18 +62,33 @@ def create_key(req: Request, app: App) -> Reply:
     name = want_str(body, "name") or "unnamed"
     if len(name) > 256:
         raise invalid("'name' must have at most 256 characters.", "name", "invalid_value")
-    key, entry = app.keys.create(name)
+    chosen = want_str(body, "key")
+    if chosen is not None:
+        if len(chosen) < 8 or len(chosen) > 512 or any(c.isspace() for c in chosen):
+            raise invalid("'key' must have 8 to 512 characters and no whitespace.", "key",
+                          "invalid_value")
+        if app.keys.has(chosen):
+            raise invalid("This key exists already.", "key", "key_exists", status=409)
+    key, entry = app.keys.create(name, chosen)
     app.changed()
     return json_reply(200, {**entry.public(), "key": key,
                             "message": "Store this key now: it is not shown again."})
 
 
-def delete_key(req: Request, app: App, key: str) -> Reply:
-    entry = app.keys.remove(key.encode())
-    if entry is None:
-        raise invalid("No such API key.", "key", "key_not_found", status=404)
+def delete_key(req: Request, app: App, handle: str) -> Reply:
+    """DELETE /admin/auth/keys/{handle}: by the key, its id, its name or its listed prefix."""
+    found = app.keys.find(handle)
+    if not found:
+        raise invalid("No API key has this key, id, name or prefix.", "key", "key_not_found",
+                      status=404)
+    if len(found) > 1:
+        raise invalid(f"{len(found)} keys answer to this; delete one by its id: "
+                      + ", ".join(e.id for e in found) + ".", "key", "ambiguous_key",
+                      status=409)
+    entry = found[0]
+    app.keys.remove_entry(entry)
     app.changed()
-    return json_reply(200, {"deleted": True, "key_prefix": entry.prefix,
+    return json_reply(200, {"deleted": True, "id": entry.id, "key_prefix": entry.prefix,
                             "auth_enabled": app.keys.active})
 
 
@@ -94,12 +116,36 @@ def load_model(req: Request, app: App) -> Reply:
     try:
         spec = model_spec(model_id, settings, "model").replace(created=int(time.time()))
     except ConfigError as exc:
-        raise invalid(str(exc), None, "invalid_value") from None
+        raise invalid(str(exc), _bad_setting(model_id, settings, "model"),
+                      "invalid_value") from None
     app.load_model(spec)
     app.changed()
     return json_reply(200, {"id": spec.id, "object": "model", "created": spec.created,
                             "owned_by": spec.owned_by, "model_type": spec.kind,
                             "settings": dict(spec.overrides)})
+
+
+def _bad_setting(model_id: str, settings: dict[str, Any], where: str,
+                 base: Any = None) -> str | None:
+    """Which of a model's ``settings`` is refused (tried one at a time, with its kind)."""
+    kind = {"kind": settings["kind"]} if "kind" in settings else {}
+    for key, value in settings.items():
+        try:
+            model_spec(model_id, {**kind, key: value}, where, base)
+        except ConfigError:
+            return key
+    return None
+
+
+def list_models(req: Request, app: App) -> Reply:
+    """GET /admin/models: the registry, each model with its effective settings."""
+    config = app.config
+    return json_reply(200, {"object": "list", "data": [
+        {"id": spec.id, "object": "model", "owned_by": spec.owned_by, "model_type": spec.kind,
+         "created": spec.created,
+         "source": "admin" if spec.id in app.admin_loaded else "config",
+         "settings": {o.name: config.model_setting(spec, o.name) for o in PER_MODEL_OPTIONS}}
+        for spec in app.specs.values()]})
 
 
 def _config_view(app: App) -> dict[str, Any]:
@@ -144,7 +190,7 @@ def patch_config(req: Request, app: App) -> Reply:
                     models[model_id] = model_spec(model_id, changes, f"models.{model_id}",
                                                   spec)
                 except ConfigError as exc:
-                    name = next(iter(changes), None)
+                    name = _bad_setting(model_id, changes, f"models.{model_id}", spec)
                     raise invalid(str(exc), f"models.{model_id}.{name}" if name else None,
                                   "invalid_value") from None
             continue

@@ -63,6 +63,15 @@ def json_object(body: bytes) -> dict[str, Any]:
     try:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        try:
+            body.decode()
+        except UnicodeDecodeError as bad:
+            line = body.count(b"\n", 0, bad.start) + 1
+            column = bad.start - (body.rfind(b"\n", 0, bad.start) + 1) + 1
+            raise invalid("We could not parse the JSON body of your request: it is not valid "
+                          f"UTF-8 (byte 0x{body[bad.start]:02x} at offset {bad.start}, line "
+                          f"{line} column {column}). The OpenAI API expects a JSON payload "
+                          "in UTF-8.") from None
         raise invalid("We could not parse the JSON body of your request: "
                       f"{exc.msg} (line {exc.lineno} column {exc.colno}). "
                       "The OpenAI API expects a JSON payload.") from None
@@ -188,14 +197,21 @@ def prepared_route(name: str, prepare: Callable[..., Any],
     sent as it is. A request that asks for a length (``x-fastmock-tokens``) is prepared for
     itself: the same body has another reply then."""
 
+    def checked(raw: bytes, app: App, *rest: Any) -> Any:
+        if app.config.strict_requests:
+            from .. import strict
+
+            strict.check(name, raw)
+        return prepare(raw, app, *rest)
+
     def handle(req: Request, app: App) -> Reply:
         if req.overrides is not None and req.overrides.tokens is not None:
             try:
-                prepared = prepare(req.body, app, req.overrides.tokens)
+                prepared = checked(req.body, app, req.overrides.tokens)
             except Invalid as exc:
                 return exc.reply
         else:
-            prepared = app.prepared(name, req.body, prepare)
+            prepared = app.prepared(name, req.body, checked)
         if type(prepared) is Reply:
             return prepared
         return render(app, prepared, req.ident or IDS.new())

@@ -37,6 +37,8 @@ def profile_for(app: App, model: str, route: str) -> Profile:
                           "model", "model_not_found", status=404)
         return app.default_profiles[default_kind]
     if profile.kind not in kinds:
-        raise invalid(f"The model '{model}' is a {profile.kind} model and is not supported by "
+        article = "an" if profile.kind[0] in "aeiou" else "a"
+        raise invalid(f"The model '{model}' is {article} {profile.kind} model and is not "
+                      "supported by "
                       f"{path}; use {_SUGGEST[profile.kind]}.", "model", "model_not_supported")
     return profile
