@@ -132,3 +132,43 @@ def test_proxy_bench_through_a_pass_through_proxy(tmp_path: Path) -> None:
     assert abs(direct - 10.0) <= 2.0 and abs(proxied - 10.0) <= 2.0   # 10 ms per token
     assert cells["errors"][:2] == ["0", "0"]
     assert float(cells["proxy CPU per request (ms)"][1]) >= 0.0
+
+
+def users_over_time(csv: Path) -> list[int]:
+    """Locust's user count, second by second (its stats history)."""
+    lines = (csv.parent / (csv.name + "_stats_history.csv")).read_text().splitlines()[1:]
+    return [int(line.split(",")[1]) for line in lines if ",Aggregated," in line]
+
+
+def test_load_shapes_and_faults_seen(tmp_path: Path) -> None:
+    with running_server("--itl-ms", "5", "--faults", "500:0.3") as s:
+        locust(s.base, tmp_path / "step", "--shape", "step", "-u", "8", "--mix", "chat=1",
+               "--exit-code-on-error", "0", seconds=4)
+        locust(s.base, tmp_path / "spike", "--shape", "spike", "-u", "10", "--mix", "chat=1",
+               "--exit-code-on-error", "0", seconds=5)
+    step = users_over_time(tmp_path / "step")
+    assert sorted(set(step) - {0}) == [2, 4, 6, 8] and step == sorted(step)
+    spike = [n for n in users_over_time(tmp_path / "spike") if n]
+    assert max(spike) == 10 and spike[0] == 2 and spike[-1] == 2
+    rows = read_csv(tmp_path / "step_llm.csv")
+    assert rows["faults:500"]["count"] == rows["statuses:500"]["count"] > 0
+
+
+def test_a_profile_sets_the_options_and_flags_win(tmp_path: Path) -> None:
+    import locust_run
+
+    profile = tmp_path / "load.toml"
+    profile.write_text('host = "http://127.0.0.1:9"\nusers = 7\nmix = "embeddings=1"\n'
+                       'max-tokens = "8:16"\n')
+    opts, extra = locust_run.parse(["--profile", str(profile), "--users", "9", "--",
+                                    "--csv-full-history"])
+    assert (opts["host"], opts["users"], opts["mix"], opts["max_tokens"]) == \
+        ("http://127.0.0.1:9", 9, "embeddings=1", "8:16")
+    assert opts["start_fastmock"] is False and extra == ["--csv-full-history"]
+    command = locust_run.locust_command(opts["host"], {**opts, "model": "m"}, tmp_path / "x",
+                                        extra)
+    assert command[command.index("-u") + 1] == "9" and command[-1] == "--csv-full-history"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("userz = 1\n")
+    with pytest.raises(SystemExit):
+        locust_run.parse(["--profile", str(bad)])
