@@ -157,12 +157,21 @@ class Metrics:
                         "p99": hist.percentile(99), "max": hist.high if hist.count else math.nan})
         return out
 
+    def rate(self) -> tuple[int, float]:
+        """Requests seen, and per second from the first to the last one."""
+        total = sum(self.requests.values())
+        times = [t for t, *_ in self.samples]
+        span = max(times) - min(times) if len(times) > 1 else 0.0
+        return total, total / span if span > 0 else 0.0
+
     def write(self, csv_path: Path, html_path: Path | None = None, title: str = "") -> None:
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         lines = ["metric,unit,count,mean,p50,p90,p99,max"]
         for r in self.rows():
             lines.append(f"{r['metric']},{r['unit']},{r['count']},{r['mean']:.3f},"
                          f"{r['p50']:.3f},{r['p90']:.3f},{r['p99']:.3f},{r['max']:.3f}")
+        total, rate = self.rate()
+        lines.append(f"requests_per_s,requests/s,{total},{rate:.3f},,,,")
         for field in ("requests", "statuses", "faults", "token_source"):
             for key, n in sorted(getattr(self, field).items()):
                 lines.append(f"{field}:{key},count,{n},,,,,")
@@ -178,7 +187,8 @@ class Metrics:
             f"<tr><td>{r['metric']}</td><td>{r['unit']}</td><td>{r['count']}</td>"
             + "".join(f"<td>{r[k]:.2f}</td>" for k in ("mean", "p50", "p90", "p99", "max"))
             + f"<td>{html.escape(METRICS[r['metric']][1])}</td></tr>" for r in self.rows())
-        counts = "".join(
+        rate = self.rate()[1]
+        counts = f"<tr><td>requests</td><td>per second</td><td>{rate:.1f}</td></tr>" + "".join(
             f"<tr><td>{field}</td><td>{html.escape(k)}</td><td>{n}</td></tr>"
             for field in ("requests", "statuses", "faults", "token_source")
             for k, n in sorted(getattr(self, field).items()))

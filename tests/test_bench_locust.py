@@ -48,6 +48,8 @@ def test_llm_metrics_against_an_unkeyed_server(tmp_path: Path) -> None:
     assert kinds == set(MIX.replace("=1", "").replace("=3", "").split(","))
     assert [k for k in rows if k.startswith("statuses:")] == ["statuses:200"]
     assert "token_source:usage" in rows
+    total = sum(v["count"] for k, v in rows.items() if k.startswith("requests:"))
+    assert rows["requests_per_s"]["count"] == total and rows["requests_per_s"]["mean"] > 0
     assert (tmp_path / "run_llm.html").read_text().count("<tr>") >= 6
 
 
