@@ -90,6 +90,7 @@ def drive(case: str, n: int) -> None:
         module = __import__(server)
         proto = (module.HttptoolsProtocol if "httptools" in server else module.H11Protocol)()
     else:
+        sys.path.insert(0, str(ROOT))   # this tree's fastmock, not an installed one
         from fastmock.config import Config
         from fastmock.protocol_h11 import H11Protocol
         from fastmock.protocol_httptools import HttpToolsProtocol

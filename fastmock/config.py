@@ -137,6 +137,10 @@ OPTIONS: tuple[Option, ...] = (
            "would have taken", per_model=True),
     Option("http", str, "auto", "HTTP implementation: h11 (the reference), httptools (faster, "
            "from the fast extra), or auto (httptools when installed)", choices=get_args(HttpImpl)),
+    Option("instance_id", str, "", "the name every reply gives in x-fastmock-instance: "
+           "<instance-id>/<worker> (default: host name and port), to count how a balancer "
+           "spreads requests over instances"),
+    Option("instance_header", bool, True, "send x-fastmock-instance in every reply"),
     Option("stats_interval_s", float, 10.0, "how often the log reports pacing lateness (0: never)",
            minimum=0, maximum=86400),
     Option("strict_models", bool, False, "answer 404 model_not_found for model names that are "
@@ -280,6 +284,8 @@ class Config:
     max_stored_responses: int
     delay_nonstream: bool
     http: HttpImpl
+    instance_id: str
+    instance_header: bool
     stats_interval_s: float
     strict_models: bool
     strict_requests: bool

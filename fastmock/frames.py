@@ -151,6 +151,18 @@ HEAD_CACHE_LIMIT = 256
 _head_cache: dict[tuple[int, tuple[Header, ...]], tuple[bytes, bytes]] = {}
 
 
+#: ``x-fastmock-instance: <id>/<worker>`` and its CRLF, in every reply of a server that says
+#: which instance answered (set once at startup; see ``set_instance``).
+INSTANCE_LINE = b""
+
+
+def set_instance(name: str | None) -> None:
+    """Say ``name`` in every reply from now on (None: say nothing)."""
+    global INSTANCE_LINE
+    INSTANCE_LINE = b"" if name is None else b"x-fastmock-instance: %s\r\n" % name.encode()
+    _head_cache.clear()
+
+
 def head_block(status: int, headers: tuple[Header, ...]) -> bytes:
     """Status line, headers and the current Date, ending in CRLF (no blank line yet); built
     once per reply shape per Date tick."""
@@ -159,8 +171,9 @@ def head_block(status: int, headers: tuple[Header, ...]) -> bytes:
     date = CLOCK.date
     if found is not None and found[0] is date:
         return found[1]
-    block = b"HTTP/1.1 %d %s\r\n%sdate: %s\r\n" % (
-        status, REASONS.get(status, b""), b"".join(b"%s: %s\r\n" % kv for kv in headers), date)
+    block = b"HTTP/1.1 %d %s\r\n%s%sdate: %s\r\n" % (
+        status, REASONS.get(status, b""), b"".join(b"%s: %s\r\n" % kv for kv in headers),
+        INSTANCE_LINE, date)
     if len(_head_cache) >= HEAD_CACHE_LIMIT:
         _head_cache.clear()
     _head_cache[key] = (date, block)

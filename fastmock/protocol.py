@@ -30,6 +30,7 @@ from .frames import (
     stream_steps,
     whole_response,
 )
+from .metrics import Meter
 from .ready import DELAYED, NOW, READY_LIMIT, READY_MAX_BODY, STREAM, Parts, Ready, plain_text
 from .reply import Header, Plan, Reply
 from .routes import dispatch, open_path
@@ -97,8 +98,9 @@ class BaseProtocol(asyncio.Protocol):
         # per connection
         "app", "scheduler", "connections", "transport", "writing_paused", "reading_paused",
         "loopback", "deadline", "waiting", "served", "swept", "in_message", "_queue", "_eof",
+        "_metered",
         # per reply
-        "stream", "_close_after", "_slot", "_waiting_for",
+        "stream", "_close_after", "_slot", "_waiting_for", "model",
     )
 
     def __init__(self, app: App, scheduler: Scheduler, connections: Connections) -> None:
@@ -124,6 +126,10 @@ class BaseProtocol(asyncio.Protocol):
         self._slot = False
         #: The reply is waiting for a place: what admission calls when one frees.
         self._waiting_for: Callable[[], None] | None = None
+        #: Every reply sent is handed to this (the metrics' list; see ``metrics.Meter``).
+        self._metered = app.meter.sent.append
+        #: The model of the reply being paced or waiting (for /metrics' gauges).
+        self.model = ""
 
     # -- transport callbacks -------------------------------------------------------------------
 
@@ -251,6 +257,7 @@ class BaseProtocol(asyncio.Protocol):
                         except IndexError:
                             ident = IDS.refill()
                         self.transport.write(ident.join(spliced))
+                        self._metered(ready)
                         if ready.after is not None:
                             ready.after(ident)
                     elif ready.kind is NOW:
@@ -259,6 +266,7 @@ class BaseProtocol(asyncio.Protocol):
                         except IndexError:
                             ident = IDS.refill()
                         self.transport.write(ident.join(ready.now))
+                        self._metered(ready)
                         if ready.after is not None:
                             ready.after(ident)
                         if ready.whole_steps:
@@ -307,6 +315,7 @@ class BaseProtocol(asyncio.Protocol):
             self.served += 1
             if ready.kind is NOW:
                 self.transport.write(IDS.new().join(ready.now))  # type: ignore[union-attr]
+                self._metered(ready)
                 if ready.whole_steps:
                     self.scheduler.stats.sent_whole(ready.whole_steps)
             else:
@@ -320,7 +329,8 @@ class BaseProtocol(asyncio.Protocol):
             ident = take_id()
         except IndexError:
             ident = IDS.refill()
-        self.transport.write(ident.join(reply))  # type: ignore[union-attr]
+        self.transport.write(ident.join(reply[0]))  # type: ignore[union-attr]
+        self._metered((ready, reply[1]))
         if ready.whole_steps:
             self.scheduler.stats.sent_whole(ready.whole_steps)
         return True
@@ -379,6 +389,7 @@ class BaseProtocol(asyncio.Protocol):
         else:
             data = ident.join(ready.now)
         self.transport.write(data)  # type: ignore[union-attr]
+        self._metered(ready)
         if ready.after is not None:
             ready.after(ident)
         if ready.whole_steps:
@@ -428,6 +439,8 @@ class BaseProtocol(asyncio.Protocol):
                 return
         admission = trouble.admission if trouble is not None else None
         if admission is not None:
+            self.model = name
+
             def go() -> None:
                 self._waiting_for = None
                 self.stream = None
@@ -488,6 +501,8 @@ class BaseProtocol(asyncio.Protocol):
                 self._befall(plan, fault, ready, ident)
         if ready.after is not None:
             ready.after(ident)
+        self._metered(Meter.paced(ready, plan.ttft, plan.itl, len(plan.steps), plan.duration))
+        self.model = ready.model.spec.id if ready.model is not None else ""
         self._close_after = ready.close or (fault is not None and fault.kind == "drop")
         self.waiting = REPLYING
         self.stream = self.scheduler.start(self, plan, head=head)
@@ -522,6 +537,11 @@ class BaseProtocol(asyncio.Protocol):
             trouble = self.app.trouble
             if trouble is not None and trouble.admission is not None:
                 trouble.admission.leave()
+
+    @property
+    def queued(self) -> bool:
+        """The reply waits for a place in the admission (``--max-concurrency``)."""
+        return self._waiting_for is not None
 
     def finished(self, stream: Stream) -> None:
         """The scheduler wrote the last step of ``stream``: on to the next request."""

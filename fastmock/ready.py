@@ -46,12 +46,14 @@ class Ready:
 
     __slots__ = ("kind", "now", "steps", "pace", "wait_steps", "after", "close", "date", "req",
                  "open", "status", "model", "tokens", "prompt_tokens", "error_step", "chunked",
-                 "limited_as", "credit", "spliced", "_cut", "whole_steps")
+                 "limited_as", "credit", "spliced", "_cut", "whole_steps", "label")
 
     def __init__(self, req: Request, reply: Reply, close: bool, http10: bool, head_only: bool,
                  open_: bool) -> None:
         self.req = req
         self.open = open_
+        #: (route, model, status), for the metrics (set when first counted).
+        self.label: tuple[str, str, int] | None = None
         self.close = close or http10
         self.chunked = not (http10 or head_only)
         self.frame(reply, http10, head_only)
@@ -179,7 +181,7 @@ class Shape:
         #: The replies (as parts) by the classes of the characters after ``lead`` (see
         #: ``_TAIL_CLASSES``): a counter's " 1234." and " 5678." are " 0000." both, and
         #: have as many tokens.
-        self.by_tail: dict[bytes, Parts] = {}
+        self.by_tail: dict[bytes, tuple[Parts, int]] = {}
         self.cut()
 
     def cut(self) -> None:
@@ -202,9 +204,9 @@ class Shape:
         self.middle = b',"completion_tokens":%d,"total_tokens":' % prompt.completion
         self.after = body[at + len(anchor) - len(_USAGE):]
 
-    def reply(self, raw: bytes) -> Parts | None:
+    def reply(self, raw: bytes) -> tuple[Parts, int] | None:
         """The reply (``ident.join`` it) for a last message whose text is ``raw`` in the
-        body; None: not a text taken as it is (see ``plain_text``)."""
+        body, and its prompt tokens; None: not a text taken as it is (see ``plain_text``)."""
         lead = self.lead
         if raw.startswith(lead):
             tail = raw[len(lead):].translate(_TAIL_CLASSES)
@@ -212,8 +214,8 @@ class Shape:
             if kept is not None:
                 return kept
             if tail[:1] == b" " and b"\0" not in tail:
-                kept = self._with(self.prompt.others + self.lead_tokens
-                                  + tokens.count(tail.decode()))
+                count = self.prompt.others + self.lead_tokens + tokens.count(tail.decode())
+                kept = (self._with(count), count)
                 if len(self.by_tail) >= TAILS_LIMIT:
                     self.by_tail.clear()
                 self.by_tail[tail] = kept
@@ -221,7 +223,8 @@ class Shape:
         text = plain_text(raw)
         if text is None:
             return None
-        return self._with(self.prompt.others + tokens.count_by_head(text))
+        count = self.prompt.others + tokens.count_by_head(text)
+        return self._with(count), count
 
     def _with(self, tokens_in: int) -> Parts:
         """The reply with ``tokens_in`` prompt tokens."""

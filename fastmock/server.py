@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable
 
 from .config import Config, ConfigError
-from .frames import CLOCK
+from .frames import CLOCK, set_instance
+from .metrics import Meter
 from .protocol import BaseProtocol
 from .scheduler import Scheduler
 from .state import App, Connections
@@ -21,15 +22,18 @@ log = logging.getLogger("fastmock")
 BACKLOG = 4096
 
 
-def _start_ticker(loop: asyncio.AbstractEventLoop, connections: Connections) -> None:
-    """Just after each wall-clock second: refresh the Date header and ``created``, and close
-    connections past their request or keep-alive deadline (one sweep, no timer per connection).
+def _start_ticker(loop: asyncio.AbstractEventLoop, connections: Connections,
+                  meter: Meter) -> None:
+    """Just after each wall-clock second: refresh the Date header and ``created``, close
+    connections past their request or keep-alive deadline (one sweep, no timer per connection),
+    and add up the replies sent for the metrics.
     """
 
     def tick() -> None:
         now = time.time()
         CLOCK.tick(now)
         connections.sweep(time.monotonic())
+        meter.fold()
         loop.call_later(1.0 - (now % 1.0) + 0.001, tick)
 
     tick()
@@ -138,7 +142,7 @@ async def serve(config: Config, on_ready: Callable[[str], None] | None = None) -
         return 2
     connections = app.connections
     raise_fd_limit(config.max_connections)
-    _start_ticker(loop, connections)
+    _start_ticker(loop, connections, app.meter)
     if config.stats_interval_s > 0:
         _start_stats_log(loop, scheduler, config.stats_interval_s)
     try:
@@ -150,6 +154,10 @@ async def serve(config: Config, on_ready: Callable[[str], None] | None = None) -
               file=sys.stderr)
         return 1
     port = server.sockets[0].getsockname()[1]
+    if config.instance_header:
+        import socket
+
+        set_instance(f"{config.instance_id or f'{socket.gethostname()}:{port}'}/0")
     http = "httptools" if handler.__name__ == "HttpToolsProtocol" else "h11"
     line = startup_line(config, app, config.host, port, http)
     print(line, flush=True)

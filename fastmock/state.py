@@ -19,6 +19,7 @@ from .config import Config, ModelSpec, check_model
 from .errors import Invalid
 from .headers import HeaderTable
 from .keys import KeyRing
+from .metrics import Meter
 from .ready import Ready, Shapes
 from .reply import Plan
 from .scheduler import Stats
@@ -316,7 +317,7 @@ class App:
 
     __slots__ = ("config", "connections", "profiles", "default_profiles", "models_body",
                  "model_bodies", "counters", "pacing", "memo", "ready", "shapes", "headers",
-                 "store", "keys", "specs", "admin_loaded", "admin_unloaded", "on_change",
+                 "store", "meter", "keys", "specs", "admin_loaded", "admin_unloaded", "on_change",
                  "trouble", "_errors", "admin_settings", "config_changes", "soon")
 
     def __init__(self, config: Config, pacing: Stats | None = None,
@@ -347,6 +348,8 @@ class App:
             for kind in ("chat", "reasoning", "embedding", "rerank")}
         #: Stored Responses API objects and conversations, bounded.
         self.store = Store(config.max_stored_responses)
+        #: What /metrics reports (replies are appended as they go, folded once a second).
+        self.meter = Meter()
         self.keys = KeyRing(admin=bool(config.admin_key))
         for key in config.api_keys:
             self.keys.add(key, "config", "config")

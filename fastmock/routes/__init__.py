@@ -45,6 +45,7 @@ ROUTES: dict[str, dict[bytes, Any]] = {
     "/health": {b"GET": "health.health"},
     "/healthz": {b"GET": "health.health"},
     "/stats": {b"GET": "stats.stats"},
+    "/metrics": {b"GET": "stats.metrics"},
 }
 
 #: Paths that end in an item id (which may itself contain slashes, like "org/model").
@@ -83,8 +84,20 @@ def canonical_path(target: bytes) -> str:
     return path
 
 
+def route_label(target: bytes) -> str:
+    """The route a request went to, as a metric label: its path without ``/v1``, an item path
+    with ``{id}``, or ``other`` (so that random paths cannot grow the label set)."""
+    path = canonical_path(target)
+    if path in ROUTES:
+        return path
+    for prefix, _ in PREFIX_ROUTES:
+        if path.startswith(prefix):
+            return prefix + "{id}"
+    return "other"
+
+
 #: Answered without an API key even when keys exist: liveness probes and counters.
-OPEN_PATHS = frozenset({"/health", "/healthz", "/stats"})
+OPEN_PATHS = frozenset({"/health", "/healthz", "/stats", "/metrics"})
 
 
 def open_path(target: bytes) -> bool:

@@ -31,3 +31,13 @@ def pace(app: App) -> dict[str, float]:
     itl = config.ms_per_token * chunk if config.ms_per_token else config.itl_ms
     return {"ttft_ms": config.ttft_ms, "itl_ms": itl, "tokens_per_chunk": chunk,
             "ms_per_token": itl / chunk}
+
+
+METRICS_HEADERS = ((b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),)
+
+
+def metrics(req: Request, app: App) -> Reply:
+    """GET /metrics: Prometheus text, vLLM's names (see ``fastmock.metrics``)."""
+    from .. import metrics as exposition
+
+    return Reply(200, METRICS_HEADERS, exposition.render(app))
