@@ -137,6 +137,11 @@ OPTIONS: tuple[Option, ...] = (
            "would have taken", per_model=True),
     Option("http", str, "auto", "HTTP implementation: h11 (the reference), httptools (faster, "
            "from the fast extra), or auto (httptools when installed)", choices=get_args(HttpImpl)),
+    Option("access_log", str, "", "write one line per request (method, path, model, "
+           "status, duration, tokens, fault) to this file, or - for standard error; written "
+           "once a second"),
+    Option("access_log_format", str, "text", "the access log's lines: text, or json for log "
+           "shippers", choices=("text", "json")),
     Option("instance_id", str, "", "the name every reply gives in x-fastmock-instance: "
            "<instance-id>/<worker> (default: host name and port), to count how a balancer "
            "spreads requests over instances"),
@@ -284,6 +289,8 @@ class Config:
     max_stored_responses: int
     delay_nonstream: bool
     http: HttpImpl
+    access_log: str
+    access_log_format: str
     instance_id: str
     instance_header: bool
     stats_interval_s: float

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Any
 
+    from .accesslog import AccessLog
     from .ready import Ready
     from .state import App
 
@@ -66,24 +67,32 @@ class ModelMeter:
 class Meter:
     """The replies sent since the last fold, and what the folds added up."""
 
-    __slots__ = ("sent", "requests", "models")
+    __slots__ = ("sent", "requests", "models", "log")
 
     def __init__(self) -> None:
-        #: Appended per reply (see ``sent_paced`` and ``sent_with_prompt``); folded by ``fold``.
+        #: Appended per reply: the kept reply that went out at once, (reply, prompt tokens)
+        #: for a kept reply sent for another prompt, or ``paced(...)``; folded by ``fold``.
         self.sent: list[Any] = []
         self.requests: Counter[tuple[str, str, int]] = Counter()
         self.models: dict[str, ModelMeter] = {}
+        #: The access log, when there is one: it reads the same records.
+        self.log: AccessLog | None = None
 
     @staticmethod
-    def paced(ready: Ready, ttft: float, itl: float, steps: int, e2e: float) -> tuple[Any, ...]:
+    def paced(ready: Ready, ttft: float, itl: float, steps: int, e2e: float,
+              fault: str = "") -> tuple[Any, ...]:
         """The record of a reply whose timing was planned for it."""
-        return (ready, ready.prompt_tokens, ttft, itl, steps, e2e)
+        return (ready, ready.prompt_tokens, ttft, itl, steps, e2e, fault)
 
     def fold(self) -> None:
         """Add up what was sent since the last fold (once a second, and for /metrics). The
         list is emptied in place: connections hold its ``append``."""
         sent = self.sent[:]
         self.sent.clear()
+        if self.log is not None:
+            from .frames import CLOCK
+
+            self.log.write(sent, CLOCK.unix - 1)   # (folded just after the second they were in)
         requests = self.requests
         models = self.models
         for item in sent:
@@ -93,7 +102,7 @@ class Meter:
                 if len(item) == 2:              # a kept reply for another prompt
                     ready, prompt = item
                 else:                           # a paced reply
-                    ready, prompt, ttft, itl, steps, e2e = item
+                    ready, prompt, ttft, itl, steps, e2e, _ = item
             else:                               # a reply that went out at once
                 ready, prompt = item, item.prompt_tokens
             label = ready.label

@@ -33,7 +33,7 @@ from .frames import (
 from .metrics import Meter
 from .ready import DELAYED, NOW, READY_LIMIT, READY_MAX_BODY, STREAM, Parts, Ready, plain_text
 from .reply import Header, Plan, Reply
-from .routes import dispatch, open_path
+from .routes import dispatch, open_path, route_label
 from .routes.common import Request
 from .scheduler import Scheduler, Stream
 from .state import IDLE, App, Connections
@@ -462,8 +462,11 @@ class BaseProtocol(asyncio.Protocol):
     def _write_instead(self, ready: Ready, reply: Reply, lines: bytes = b"") -> None:
         """Write ``reply`` (an injected error, a refusal) in place of ``ready``'s, framed for
         the same connection."""
-        self._write_reply(Ready(ready.req, reply, ready.close, not ready.chunked, False, False),
-                          lines)
+        instead = Ready(ready.req, reply, ready.close, not ready.chunked, False, False)
+        # (counted and logged under the request's route and model)
+        instead.label = (route_label(ready.req.target),
+                         ready.model.spec.id if ready.model is not None else "", reply.status)
+        self._write_reply(instead, lines)
 
     def _send(self, ready: Ready, lines: bytes = b"", fault: Fault | None = None,
               overrides: Overrides | None = None) -> None:
@@ -501,7 +504,8 @@ class BaseProtocol(asyncio.Protocol):
                 self._befall(plan, fault, ready, ident)
         if ready.after is not None:
             ready.after(ident)
-        self._metered(Meter.paced(ready, plan.ttft, plan.itl, len(plan.steps), plan.duration))
+        self._metered(Meter.paced(ready, plan.ttft, plan.itl, len(plan.steps), plan.duration,
+                                  fault.name if fault is not None else ""))
         self.model = ready.model.spec.id if ready.model is not None else ""
         self._close_after = ready.close or (fault is not None and fault.kind == "drop")
         self.waiting = REPLYING

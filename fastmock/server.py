@@ -141,6 +141,15 @@ async def serve(config: Config, on_ready: Callable[[str], None] | None = None) -
         print(f"fastmock: error: {exc}", file=sys.stderr)
         return 2
     connections = app.connections
+    if config.access_log:
+        from .accesslog import AccessLog
+
+        try:
+            app.meter.log = AccessLog(config.access_log, config.access_log_format)
+        except OSError as exc:
+            print(f"fastmock: error: cannot write the access log {config.access_log}: "
+                  f"{exc.strerror}", file=sys.stderr)
+            return 2
     raise_fd_limit(config.max_connections)
     _start_ticker(loop, connections, app.meter)
     if config.stats_interval_s > 0:
@@ -182,6 +191,9 @@ async def serve(config: Config, on_ready: Callable[[str], None] | None = None) -
         loop.add_signal_handler(sig, on_signal)
     await stop.wait()
     await shutdown(server, connections, scheduler, config.shutdown_grace_s)
+    if app.meter.log is not None:   # the last second's lines
+        app.meter.fold()
+        app.meter.log.close()
     return 0
 
 

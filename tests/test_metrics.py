@@ -6,6 +6,7 @@ from __future__ import annotations
 import urllib.request
 from typing import Any
 
+import openai
 import pytest
 from openai import OpenAI
 from prometheus_client.parser import text_string_to_metric_families
@@ -110,7 +111,7 @@ def test_live_server_metrics_with_faults_and_varied_prompts() -> None:
                 client.chat.completions.create(model="gpt-4o-mini", messages=[
                     {"role": "user", "content": f"question number {i}"}])
                 seen += 1
-            except Exception:
+            except openai.InternalServerError:
                 pass
         got = scrape(s.base)
         faults = value(got, "fastmock_faults_injected", kind="500")
@@ -146,3 +147,35 @@ def test_three_instances_behind_a_round_robin_client() -> None:
         import socket
 
         assert r.headers["x-fastmock-instance"] == f"{socket.gethostname()}:{s.port}/0"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_access_log(tmp_path: Any, fmt: str) -> None:
+    import json
+
+    path = tmp_path / "access.log"
+    with running_server("--access-log", str(path), "--access-log-format", fmt,
+                        "--itl-ms", "5") as s:
+        client = OpenAI(base_url=s.base + "/v1", api_key="x", max_retries=0)
+        for _ in range(3):
+            client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
+        list(client.chat.completions.create(**CHAT, stream=True))  # type: ignore[call-overload]
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(**CHAT, extra_headers={  # type: ignore[call-overload]
+                "x-fastmock-fault": "429"})
+        urllib.request.urlopen(s.base + "/health", timeout=5).read()
+    lines = path.read_text().splitlines()
+    lines = lines[next(i for i, line in enumerate(lines) if "POST" in line):]  # (after polls)
+    assert len(lines) == 6
+    if fmt == "json":
+        rows = [json.loads(line) for line in lines]
+        assert [r["status"] for r in rows] == [200, 200, 200, 200, 429, 200]
+        assert rows[0]["path"] == "/v1/chat/completions" and rows[0]["model"] == "gpt-4o-mini"
+        assert rows[3]["duration_ms"] > 50 and rows[3]["completion_tokens"] > 10
+        assert rows[4]["fault"] == "429" and rows[4]["model"] == "gpt-4o-mini"
+        assert rows[5]["model"] == ""
+        assert all(r["time"].endswith("Z") for r in rows)
+    else:
+        assert lines[0].split()[1:4] == ["POST", "/v1/chat/completions", "model=gpt-4o-mini"]
+        assert "status=429" in lines[4] and lines[4].endswith("fault=429")
+        assert lines[5].split()[1:3] == ["GET", "/health"]
