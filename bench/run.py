@@ -103,6 +103,8 @@ class Peer:
     cmd: list[str]
     port: int
     env: dict[str, str] = field(default_factory=dict)
+    #: The cores it may use (core 0; several workers get both, sharing core 1 with the load).
+    cores: list[str] = field(default_factory=lambda: list(SERVER_CORE))
     proc: subprocess.Popen[bytes] | None = None
     startup_ms: float = 0.0
     idle_rss_mb: float = 0.0
@@ -113,7 +115,7 @@ class Peer:
 
     def start(self) -> None:
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen([*SERVER_CORE, *self.cmd], cwd=ROOT,
+        self.proc = subprocess.Popen([*self.cores, *self.cmd], cwd=ROOT,
                                      env={**os.environ, **self.env},
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
@@ -147,11 +149,16 @@ class Peer:
 PeerFactory = Callable[[], "Peer | None"]
 
 
+#: Both cores, for a server with two workers (the load generator shares core 1 with one).
+BOTH_CORES = ["taskset", "-c", "0,1"]
+
+
 def fastmock(name: str, *args: str) -> PeerFactory:
     def make() -> Peer:
         port = free_port()
+        cores = BOTH_CORES if "--workers" in args else list(SERVER_CORE)
         return Peer(name, [PY, "-m", "fastmock", "--port", str(port), "--config",
-                           str(TOML), *args], port)
+                           str(TOML), *args], port, cores=cores)
     return make
 
 
@@ -266,6 +273,10 @@ def scenarios() -> list[Scenario]:
     idle_trouble = fastmock("fastmock, trouble at rate 0", "--http", "httptools",
                             "--faults", "429:0,500:0,503:0,drop:0,stall:0",
                             "--rpm", "100000000", "--tpm", "100000000000")
+    two_workers = fastmock("fastmock, 2 workers", "--http", "httptools", "--workers", "2")
+    plain_log = fastmock("fastmock, no access log", "--http", "httptools")
+    logged = fastmock("fastmock, access log", "--http", "httptools", "--access-log",
+                      str(TMP / "access.log"))
     return [
         Scenario("chat", "non-stream chat, httptools", [
             Entry("nginx", nginx, "chat.lua"), Entry("prototype", proto_ht, "chat.lua"),
@@ -286,6 +297,11 @@ def scenarios() -> list[Scenario]:
             Entry("completions", fm_ht, "completions.lua", "/v1/completions")]),
         Scenario("keys", "chat with an API key header: no keys set, and 20 keys", [
             Entry("no keys", fm_ht, "chat_keyed.lua"), Entry("20 keys", keyed, "chat_keyed.lua")]),
+        Scenario("workers", "non-stream chat, 1 worker and 2 (on both cores, one shared "
+                 "with wrk)", [
+            Entry("1 worker", fm_ht, "chat.lua"), Entry("2 workers", two_workers, "chat.lua")]),
+        Scenario("access_log", "non-stream chat, without and with the access log", [
+            Entry("no log", plain_log, "chat.lua"), Entry("access log", logged, "chat.lua")]),
         Scenario("trouble", "chat with faults at rate 0 and rate limits far above the load", [
             Entry("plain", plain, "chat.lua"), Entry("plain again", plain_again, "chat.lua"),
             Entry("trouble at rate 0", idle_trouble, "chat.lua")]),
@@ -340,6 +356,18 @@ def stream_runs(args: argparse.Namespace) -> dict[str, Any]:
             break
         n = n + 250 if up else n // 2
     out["fastmock"] = tried
+    # What one process cannot reach: 2000 streams on two workers (both cores; the client
+    # shares core 1 with one of them).
+    fm = fastmock("fastmock, 2 workers", "--http", "httptools", "--workers", "2")()
+    assert fm is not None
+    fm.start()
+    try:
+        out["two_workers_2000"] = streams(fm.port, 2000, args.stream_seconds, "paced-20ms")
+    finally:
+        fm.stop()
+    w = out["two_workers_2000"]
+    print(f"   fastmock, 2 workers, 2000 streams: ITL p1 {w['itl_ms_p1']} p99 "
+          f"{w['itl_ms_p99']} ms, client lag p99 {w['client_lag_ms_p99']} ms", flush=True)
     return out
 
 
@@ -522,6 +550,12 @@ TARGETS: list[tuple[str, str, Callable[[dict[str, Any]], float | None],
     ("(the same, two plain servers: A/A)", "(reported)",
      _vs("trouble", "plain again", "plain"),
      lambda v, r: True, "{:.3f}x"),
+    ("access log on", ">= 0.8x without",
+     _vs("access_log", "access log", "no log"),
+     lambda v, r: v >= 0.8, "{:.3f}x"),
+    ("2 workers, non-stream chat", "(reported)",
+     _vs("workers", "2 workers", "1 worker"),
+     lambda v, r: True, "{:.2f}x"),
     ("20 API keys, instructions per request", "<= 5% more",
      lambda r: _cost(r, "chat with a key header, 20 keys", "chat with a key header, no keys"),
      lambda v, r: v <= 1.05, "{:.3f}x"),
@@ -532,6 +566,10 @@ TARGETS: list[tuple[str, str, Callable[[dict[str, Any]], float | None],
      lambda r: _p99_1000(r, "fastmock"),
      lambda v, r: v <= 22.0 or v <= (_p99_1000(r, "prototype") or 0.0), "{:.1f} ms"),
     ("streams held (p1, p99 within 2 ms)", "(reported)", _held, lambda v, r: True, "{:,.0f}"),
+    ("2000 streams @ 20 ms on 2 workers, ITL p99", "(reported)",
+     lambda r: (lambda w: None if not w else float(w["itl_ms_p99"]))(
+         r.get("streams", {}).get("two_workers_2000")),
+     lambda v, r: True, "{:.1f} ms"),
     ("start to first answer", "<= 100 ms",
      lambda r: _startup(r, "fastmock", "start_ms"), lambda v, r: v <= 100.0, "{:.0f} ms"),
     ("idle RSS", "<= 25 MB",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .config import OPTIONS, ConfigError, Option, load
+from .config import OPTIONS, WORKER_ENV, ConfigError, Option, load
 
 if TYPE_CHECKING:
     import argparse
@@ -122,6 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s fastmock %(levelname)s %(message)s")
+    if config.workers != "1" and WORKER_ENV not in os.environ:
+        from . import workers
+
+        count = workers.count(config.workers)
+        if count > 1:
+            return workers.supervise(config, argv, count)
     import uvloop
 
     from .server import serve

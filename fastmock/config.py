@@ -135,6 +135,9 @@ OPTIONS: tuple[Option, ...] = (
            "first)", minimum=0, maximum=10_000_000),
     Option("delay_nonstream", bool, True, "make non-streaming replies wait as long as the stream "
            "would have taken", per_model=True),
+    Option("workers", str, "1", "worker processes on the port (SO_REUSEPORT) under a "
+           "supervisor that restarts them; auto: one per core this process may use; 1: one "
+           "process, no supervisor"),
     Option("http", str, "auto", "HTTP implementation: h11 (the reference), httptools (faster, "
            "from the fast extra), or auto (httptools when installed)", choices=get_args(HttpImpl)),
     Option("access_log", str, "", "write one line per request (method, path, model, "
@@ -288,6 +291,7 @@ class Config:
     embedding_dimensions: int
     max_stored_responses: int
     delay_nonstream: bool
+    workers: str
     http: HttpImpl
     access_log: str
     access_log_format: str
@@ -487,13 +491,19 @@ def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None,
         opt = OPTION_BY_NAME[name]
         values[name] = _coerce(opt, value, opt.flag)
     config = Config(**values, models=models, config_file=path)
+    workers = config.workers
+    if workers != "auto" and not (workers.isdigit() and 1 <= int(workers) <= 1024):
+        raise ConfigError(f"--workers must be a number from 1 to 1024 or auto, not {workers!r}")
     for spec in (None, *config.models):
         check_model(config, spec)
     return config
 
 
 #: The FASTMOCK_ variables fastmock reads besides the options'.
-OTHER_ENV = frozenset({ENV_PREFIX + "CONFIG"})
+#: What the ``--workers`` supervisor tells a worker: its number, and the folder they share.
+WORKER_ENV = ENV_PREFIX + "WORKER"
+SHARED_ENV = ENV_PREFIX + "WORKER_DIR"
+OTHER_ENV = frozenset({ENV_PREFIX + "CONFIG", WORKER_ENV, SHARED_ENV})
 
 
 def _check_env_names(environ: Mapping[str, str]) -> None:

@@ -156,14 +156,12 @@ def _sample(out: list[str], name: str, kind: str, help_: str,
         out.append(f"{name}{{{labels}}} {value:g}" if labels else f"{name} {value:g}")
 
 
-def render(app: App) -> bytes:
-    """The Prometheus text exposition (version 0.0.4) of the server's state."""
+def snapshot(app: App) -> dict[str, Any]:
+    """Every figure /metrics shows, as plain data (a worker's is written for its siblings)."""
     meter = app.meter
     meter.fold()
     pacing = app.pacing
     counters = app.counters
-    models = meter.models
-    served = sorted(set(models) | set(app.specs))
     running: Counter[str] = Counter()
     waiting: Counter[str] = Counter()
     for conn in app.connections.open:
@@ -171,6 +169,60 @@ def render(app: App) -> bytes:
             running[conn.model] += 1
         elif conn.queued:
             waiting[conn.model] += 1
+    return {
+        "served": sorted(app.specs),
+        "running": dict(running), "waiting": dict(waiting),
+        "requests": [[*label, n] for label, n in meter.requests.items()],
+        "models": {m: {"prompt": mm.prompt, "generation": mm.generation,
+                       "success": mm.success,
+                       **{h: [getattr(mm, h).counts, getattr(mm, h).total,
+                              getattr(mm, h).count]
+                          for h in ("ttft", "itl", "e2e", "out_tokens")}}
+                   for m, mm in meter.models.items()},
+        "faults": dict(counters.faults),
+        "connections_open": counters.connections_open, "streams_active": pacing.active,
+        "steps": pacing.steps + pacing.unpaced_steps, "late_1ms": pacing.late_1ms,
+        "late_10ms": pacing.late_10ms, "worst_late": pacing.worst_late,
+        "protocol_errors": counters.protocol_errors,
+    }
+
+
+def merge(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures of several workers as one: sums, and the worst lateness of any."""
+    total = snapshots[0]
+    for other in snapshots[1:]:
+        total["served"] = sorted(set(total["served"]) | set(other["served"]))
+        for field in ("running", "waiting", "faults"):
+            for key, n in other[field].items():
+                total[field][key] = total[field].get(key, 0) + n
+        requests = {tuple(r[:3]): r[3] for r in total["requests"]}
+        for *label, n in other["requests"]:
+            requests[tuple(label)] = requests.get(tuple(label), 0) + n
+        total["requests"] = [[*label, n] for label, n in requests.items()]
+        for model, figures in other["models"].items():
+            mine = total["models"].setdefault(model, figures)
+            if mine is figures:
+                continue
+            for key in ("prompt", "generation", "success"):
+                mine[key] += figures[key]
+            for key in ("ttft", "itl", "e2e", "out_tokens"):
+                mine[key] = [[a + b for a, b in zip(mine[key][0], figures[key][0],
+                                                   strict=True)],
+                             mine[key][1] + figures[key][1], mine[key][2] + figures[key][2]]
+        for key in ("connections_open", "streams_active", "steps", "late_1ms", "late_10ms",
+                    "protocol_errors"):
+            total[key] += other[key]
+        total["worst_late"] = max(total["worst_late"], other["worst_late"])
+    return total
+
+
+def render(app: App, others: list[dict[str, Any]] = ()) -> bytes:  # type: ignore[assignment]
+    """The Prometheus text exposition (version 0.0.4) of the server's state, with the
+    figures of ``others`` (sibling workers) added."""
+    data = merge([snapshot(app), *others])
+    models = {m: _Figures(f) for m, f in data["models"].items()}
+    served = sorted(set(models) | set(data["served"]))
+    running, waiting = data["running"], data["waiting"]
     out: list[str] = []
 
     def per_model(field: str) -> list[tuple[str, float]]:
@@ -179,10 +231,10 @@ def render(app: App) -> bytes:
 
     _sample(out, "vllm:num_requests_running", "gauge",
             "Replies being generated (streams and delayed replies under way).",
-            [(f'model_name="{_escape(m)}"', running[m]) for m in served])
+            [(f'model_name="{_escape(m)}"', running.get(m, 0)) for m in served])
     _sample(out, "vllm:num_requests_waiting", "gauge",
             "Replies waiting for a place (--max-concurrency).",
-            [(f'model_name="{_escape(m)}"', waiting[m]) for m in served])
+            [(f'model_name="{_escape(m)}"', waiting.get(m, 0)) for m in served])
     _sample(out, "vllm:prompt_tokens_total", "counter", "Prompt tokens of answered requests.",
             per_model("prompt"))
     _sample(out, "vllm:generation_tokens_total", "counter",
@@ -201,20 +253,42 @@ def render(app: App) -> bytes:
     _histogram(out, "vllm:request_generation_tokens", "Tokens generated per request.",
                {m: models[m].out_tokens for m in models})
     _sample(out, "fastmock_requests_total", "counter", "Requests by route, model and status.",
-            [(f'route="{_escape(r)}",model="{_escape(m)}",status="{s}"', n)
-             for (r, m, s), n in sorted(meter.requests.items())])
+            [(f'route="{_escape(r)}",model="{_escape(m)}",status="{st}"', n)
+             for r, m, st, n in sorted(data["requests"])])
     _sample(out, "fastmock_faults_injected_total", "counter", "Faults injected, by kind.",
-            [(f'kind="{_escape(k)}"', n) for k, n in sorted(counters.faults.items())])
+            [(f'kind="{_escape(k)}"', n) for k, n in sorted(data["faults"].items())])
     _sample(out, "fastmock_connections_open", "gauge", "Open connections.",
-            [("", counters.connections_open)])
+            [("", data["connections_open"])])
     _sample(out, "fastmock_streams_active", "gauge", "Streams being paced.",
-            [("", pacing.active)])
+            [("", data["streams_active"])])
     _sample(out, "fastmock_steps_sent_total", "counter", "Stream steps written.",
-            [("", pacing.steps + pacing.unpaced_steps)])
+            [("", data["steps"])])
     _sample(out, "fastmock_steps_late_total", "counter", "Steps written later than due.",
-            [('over="1ms"', pacing.late_1ms), ('over="10ms"', pacing.late_10ms)])
+            [('over="1ms"', data["late_1ms"]), ('over="10ms"', data["late_10ms"])])
     _sample(out, "fastmock_step_worst_lateness_seconds", "gauge",
-            "The latest any step was written.", [("", pacing.worst_late)])
+            "The latest any step was written.", [("", data["worst_late"])])
     _sample(out, "fastmock_protocol_errors_total", "counter", "Malformed requests.",
-            [("", counters.protocol_errors)])
+            [("", data["protocol_errors"])])
+    if others:
+        _sample(out, "fastmock_workers", "gauge", "Worker processes whose figures are added.",
+                [("", len(others) + 1)])
     return ("\n".join(out) + "\n").encode()
+
+
+class _Figures:
+    """A model's figures from a snapshot, shaped as ``ModelMeter`` for the formatting."""
+
+    def __init__(self, figures: dict[str, Any]) -> None:
+        self.prompt = figures["prompt"]
+        self.generation = figures["generation"]
+        self.success = figures["success"]
+        self.ttft = self._hist(figures["ttft"], TTFT_BUCKETS)
+        self.itl = self._hist(figures["itl"], ITL_BUCKETS)
+        self.e2e = self._hist(figures["e2e"], E2E_BUCKETS)
+        self.out_tokens = self._hist(figures["out_tokens"], TOKEN_BUCKETS)
+
+    @staticmethod
+    def _hist(figures: list[Any], bounds: tuple[float, ...]) -> Histogram:
+        hist = Histogram(bounds)
+        hist.counts, hist.total, hist.count = list(figures[0]), figures[1], figures[2]
+        return hist

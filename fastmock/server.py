@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from .config import Config, ConfigError
+from .config import SHARED_ENV, WORKER_ENV, Config, ConfigError
 from .frames import CLOCK, set_instance
 from .metrics import Meter
 from .protocol import BaseProtocol
@@ -23,10 +25,10 @@ BACKLOG = 4096
 
 
 def _start_ticker(loop: asyncio.AbstractEventLoop, connections: Connections,
-                  meter: Meter) -> None:
+                  meter: Meter, also: Callable[[], None] | None = None) -> None:
     """Just after each wall-clock second: refresh the Date header and ``created``, close
     connections past their request or keep-alive deadline (one sweep, no timer per connection),
-    and add up the replies sent for the metrics.
+    add up the replies sent for the metrics, and (a worker) share its figures.
     """
 
     def tick() -> None:
@@ -34,6 +36,8 @@ def _start_ticker(loop: asyncio.AbstractEventLoop, connections: Connections,
         CLOCK.tick(now)
         connections.sweep(time.monotonic())
         meter.fold()
+        if also is not None:
+            also()
         loop.call_later(1.0 - (now % 1.0) + 0.001, tick)
 
     tick()
@@ -80,6 +84,79 @@ def restore_state(app: App, path: str) -> None:
             log.error("cannot write state file %s: %s", path, exc.strerror or exc)
 
     app.on_change = save
+
+
+def _worker_tick(app: App, state_file: str) -> Callable[[], None]:
+    """What a worker does once a second: write its figures for its siblings' /stats and
+    /metrics, and take up what another worker changed through the admin API (the state
+    file changed)."""
+    import orjson
+
+    from . import metrics
+    from .routes.stats import stats_dict
+
+    assert app.shared is not None
+    shared = Path(app.shared)
+    mine = shared / f"worker-{app.worker}.json"
+    seen = [_mtime(state_file)]
+    saver = app.on_change
+
+    def save() -> None:   # our own change: written, and not read back
+        if saver is not None:
+            saver()
+        seen[0] = _mtime(state_file)
+
+    app.on_change = save
+
+    def tick() -> None:
+        data = orjson.dumps({"stats": stats_dict(app), "metrics": metrics.snapshot(app)})
+        part = mine.with_suffix(".tmp")
+        part.write_bytes(data)
+        part.replace(mine)
+        changed = _mtime(state_file)
+        if changed != seen[0]:
+            seen[0] = changed
+            try:
+                reload_state(app, state_file)
+            except ConfigError as exc:
+                log.error("cannot take up the state file: %s", exc)
+
+    return tick
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def reload_state(app: App, path: str) -> None:
+    """Make this worker's keys, models and settings those of the state file another worker
+    wrote (keys and models from the configuration stay)."""
+    from . import statefile
+
+    saved = statefile.read(path)
+    wanted = {e.digest: e for e in saved.keys}
+    for entry in app.keys.entries():
+        if entry.source == "admin" and entry.digest not in wanted:
+            app.keys.remove_entry(entry)
+    have = {e.digest for e in app.keys.entries()}
+    for digest, entry in wanted.items():
+        if digest not in have:
+            app.keys.restore(entry)
+    gone = [m for m in app.admin_loaded if m not in {s.id for s in saved.loaded}]
+    for model_id in gone:
+        app.admin_loaded.pop(model_id, None)
+    if gone:
+        app.unload_models(gone)
+    if saved.unloaded:
+        app.unload_models([m for m in saved.unloaded if m in app.specs])
+    for spec in saved.loaded:
+        if app.admin_loaded.get(spec.id) != spec:
+            app.load_model(spec)
+    if saved.settings and saved.settings != app.admin_settings:
+        app.reconfigure(saved.settings, {})
 
 
 def _start_stats_log(loop: asyncio.AbstractEventLoop, scheduler: Scheduler,
@@ -151,13 +228,19 @@ async def serve(config: Config, on_ready: Callable[[str], None] | None = None) -
                   f"{exc.strerror}", file=sys.stderr)
             return 2
     raise_fd_limit(config.max_connections)
-    _start_ticker(loop, connections, app.meter)
+    worker = os.environ.get(WORKER_ENV)
+    if worker is not None:
+        app.worker = int(worker)
+        app.shared = os.environ.get(SHARED_ENV)
+    _start_ticker(loop, connections, app.meter,
+                  _worker_tick(app, config.state_file) if app.shared else None)
     if config.stats_interval_s > 0:
         _start_stats_log(loop, scheduler, config.stats_interval_s)
     try:
         server = await loop.create_server(
             lambda: handler(app, scheduler, connections),
-            config.host, config.port, backlog=BACKLOG, reuse_address=True)
+            config.host, config.port, backlog=BACKLOG, reuse_address=True,
+            reuse_port=worker is not None)
     except OSError as exc:
         print(f"fastmock: error: cannot listen on {config.host}:{config.port}: {exc.strerror}",
               file=sys.stderr)
@@ -166,7 +249,7 @@ async def serve(config: Config, on_ready: Callable[[str], None] | None = None) -
     if config.instance_header:
         import socket
 
-        set_instance(f"{config.instance_id or f'{socket.gethostname()}:{port}'}/0")
+        set_instance(f"{config.instance_id or f'{socket.gethostname()}:{port}'}/{app.worker}")
     http = "httptools" if handler.__name__ == "HttpToolsProtocol" else "h11"
     line = startup_line(config, app, config.host, port, http)
     print(line, flush=True)

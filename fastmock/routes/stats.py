@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from ..frames import json_reply
 from ..reply import Reply
 from ..state import App
@@ -9,8 +12,53 @@ from .common import Request
 
 
 def stats(req: Request, app: App) -> Reply:
+    """GET /stats: this process's counters, with every sibling worker's added."""
+    own = stats_dict(app)
+    if app.shared is None:
+        return json_reply(200, own)
+    others = [s["stats"] for s in siblings(app)]
+    return json_reply(200, {**add_up([own, *others]), "workers": len(others) + 1})
+
+
+def siblings(app: App) -> list[dict[str, Any]]:
+    """The figures the other workers wrote in the shared folder (each once a second)."""
+    import orjson
+
+    assert app.shared is not None
+    out = []
+    for path in Path(app.shared).glob("worker-*.json"):
+        if path.name == f"worker-{app.worker}.json":
+            continue
+        try:
+            out.append(orjson.loads(path.read_bytes()))
+        except (OSError, orjson.JSONDecodeError):
+            continue   # (being replaced, or a worker that is starting)
+    return out
+
+
+#: Figures that are the same in every worker, or the worst of them, rather than a sum.
+_KEEP = frozenset({"pace", "trouble", "config_changes"})
+
+
+def add_up(dicts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Numbers summed key by key (worst lateness: the largest), nested dicts likewise."""
+    total: dict[str, Any] = {}
+    for d in dicts:
+        for key, value in d.items():
+            if key not in total or key in _KEEP:
+                total[key] = value if key not in total else total[key]
+            elif isinstance(value, dict):
+                total[key] = add_up([total[key], value])
+            elif key.startswith("worst"):
+                total[key] = max(total[key], value)
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[key] = total[key] + value
+    return total
+
+
+def stats_dict(app: App) -> dict[str, Any]:
     c = app.counters
-    return json_reply(200, {
+    return {
         "requests": app.connections.requests(),
         "connections": {"open": c.connections_open, "total": c.connections_total,
                         "rejected_over_limit": c.rejected},
@@ -21,7 +69,7 @@ def stats(req: Request, app: App) -> Reply:
         "faults_injected": dict(sorted(c.faults.items())),
         "trouble": app.trouble.as_dict() if app.trouble is not None else None,
         "config_changes": app.config_changes,
-    })
+    }
 
 
 def pace(app: App) -> dict[str, float]:
@@ -40,4 +88,5 @@ def metrics(req: Request, app: App) -> Reply:
     """GET /metrics: Prometheus text, vLLM's names (see ``fastmock.metrics``)."""
     from .. import metrics as exposition
 
-    return Reply(200, METRICS_HEADERS, exposition.render(app))
+    others = [s["metrics"] for s in siblings(app)] if app.shared is not None else []
+    return Reply(200, METRICS_HEADERS, exposition.render(app, others))
