@@ -64,14 +64,15 @@ class AccessLog:
                 f"prompt_tokens={prompt if ready.status == 200 else 0} "
                 f"completion_tokens={completion} fault={fault or '-'}")
 
-    def write(self, records: list[Any], second: int) -> None:
-        """The lines of ``records`` (what ``Meter.fold`` reads), sent in ``second``."""
+    def write(self, records: dict[Any, int], second: int) -> None:
+        """The lines of ``records`` (what ``Meter.fold`` reads: each record and how many
+        times it was sent), sent in ``second``; a record's lines are together."""
         if not records:
             return
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
         lines = self.lines
         out = []
-        for item in records:
+        for item, n in records.items():
             if type(item) is not tuple:       # a reply that went out at once: its line kept
                 kept = lines.get(id(item))
                 if kept is None or kept[0] is not item:
@@ -85,8 +86,9 @@ class AccessLog:
             else:
                 line = self._line(item[0], item[1], item[5], item[6] if len(item) > 6 else "")
             if self.json:
-                out.append('{"time":"' + stamp + '",' + line[1:])
+                line = '{"time":"' + stamp + '",' + line[1:] + "\n"
             else:
-                out.append(stamp + " " + line)
-        self.out.write("\n".join(out) + "\n")
+                line = stamp + " " + line + "\n"
+            out.append(line * n)
+        self.out.write("".join(out))
         self.out.flush()

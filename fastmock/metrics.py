@@ -86,16 +86,17 @@ class Meter:
 
     def fold(self) -> None:
         """Add up what was sent since the last fold (once a second, and for /metrics). The
-        list is emptied in place: connections hold its ``append``."""
-        sent = self.sent[:]
+        list is emptied in place: connections hold its ``append``. The same record (a kept
+        reply sent again and again) is counted in C first, then handled once with its count."""
+        groups = Counter(self.sent)
         self.sent.clear()
         if self.log is not None:
             from .frames import CLOCK
 
-            self.log.write(sent, CLOCK.unix - 1)   # (folded just after the second they were in)
+            self.log.write(groups, CLOCK.unix - 1)   # (folded just after the second they were in)
         requests = self.requests
         models = self.models
-        for item in sent:
+        for item, n in groups.items():
             ttft = itl = e2e = 0.0
             steps = 0
             if type(item) is tuple:
@@ -112,7 +113,7 @@ class Meter:
                 label = ready.label = (route_label(ready.req.target),
                                        ready.model.spec.id if ready.model is not None else "",
                                        ready.status)
-            requests[label] += 1
+            requests[label] += n
             model = label[1]
             if not model or label[2] != 200:
                 continue
@@ -120,14 +121,14 @@ class Meter:
             if meter is None:
                 meter = models[model] = ModelMeter()
             generated = ready.tokens - ready.prompt_tokens
-            meter.prompt += prompt
-            meter.generation += generated
-            meter.success += 1
-            meter.ttft.observe(ttft)
+            meter.prompt += prompt * n
+            meter.generation += generated * n
+            meter.success += n
+            meter.ttft.observe(ttft, n)
             if steps > 1:
-                meter.itl.observe(itl, steps - 1)
-            meter.e2e.observe(e2e)
-            meter.out_tokens.observe(generated)
+                meter.itl.observe(itl, (steps - 1) * n)
+            meter.e2e.observe(e2e, n)
+            meter.out_tokens.observe(generated, n)
 
 
 def _histogram(out: list[str], name: str, help_: str, per_model: dict[str, Histogram]) -> None:
@@ -184,6 +185,7 @@ def snapshot(app: App) -> dict[str, Any]:
         "steps": pacing.steps + pacing.unpaced_steps, "late_1ms": pacing.late_1ms,
         "late_10ms": pacing.late_10ms, "worst_late": pacing.worst_late,
         "protocol_errors": counters.protocol_errors,
+        "loop_lag": counters.loop_lag, "loop_lag_max": counters.loop_lag_max,
     }
 
 
@@ -212,7 +214,8 @@ def merge(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
         for key in ("connections_open", "streams_active", "steps", "late_1ms", "late_10ms",
                     "protocol_errors"):
             total[key] += other[key]
-        total["worst_late"] = max(total["worst_late"], other["worst_late"])
+        for key in ("worst_late", "loop_lag", "loop_lag_max"):
+            total[key] = max(total[key], other[key])
     return total
 
 
@@ -269,6 +272,11 @@ def render(app: App, others: list[dict[str, Any]] = ()) -> bytes:  # type: ignor
             "The latest any step was written.", [("", data["worst_late"])])
     _sample(out, "fastmock_protocol_errors_total", "counter", "Malformed requests.",
             [("", data["protocol_errors"])])
+    _sample(out, "fastmock_event_loop_lag_seconds", "gauge",
+            "How late the once-a-second tick last ran (the busiest worker's).",
+            [("", data["loop_lag"])])
+    _sample(out, "fastmock_event_loop_lag_max_seconds", "gauge",
+            "The latest the once-a-second tick ever ran.", [("", data["loop_lag_max"])])
     if others:
         _sample(out, "fastmock_workers", "gauge", "Worker processes whose figures are added.",
                 [("", len(others) + 1)])

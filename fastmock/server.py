@@ -13,7 +13,6 @@ from pathlib import Path
 
 from .config import SHARED_ENV, WORKER_ENV, Config, ConfigError
 from .frames import CLOCK, set_instance
-from .metrics import Meter
 from .protocol import BaseProtocol
 from .scheduler import Scheduler
 from .state import App, Connections
@@ -24,21 +23,30 @@ log = logging.getLogger("fastmock")
 BACKLOG = 4096
 
 
-def _start_ticker(loop: asyncio.AbstractEventLoop, connections: Connections,
-                  meter: Meter, also: Callable[[], None] | None = None) -> None:
+def _start_ticker(loop: asyncio.AbstractEventLoop, app: App,
+                  also: Callable[[], None] | None = None) -> None:
     """Just after each wall-clock second: refresh the Date header and ``created``, close
     connections past their request or keep-alive deadline (one sweep, no timer per connection),
-    add up the replies sent for the metrics, and (a worker) share its figures.
+    add up the replies sent for the metrics, and (a worker) share its figures. How late the
+    tick itself runs is the event loop's lag.
     """
+    connections, meter, counters = app.connections, app.meter, app.counters
+    due = [0.0]
 
     def tick() -> None:
         now = time.time()
+        if due[0]:
+            lag = max(0.0, now - due[0])
+            counters.loop_lag = lag
+            counters.loop_lag_max = max(counters.loop_lag_max, lag)
         CLOCK.tick(now)
         connections.sweep(time.monotonic())
         meter.fold()
         if also is not None:
             also()
-        loop.call_later(1.0 - (now % 1.0) + 0.001, tick)
+        wait = 1.0 - (now % 1.0) + 0.001
+        due[0] = now + wait
+        loop.call_later(wait, tick)
 
     tick()
 
@@ -232,8 +240,7 @@ async def serve(config: Config, on_ready: Callable[[str], None] | None = None) -
     if worker is not None:
         app.worker = int(worker)
         app.shared = os.environ.get(SHARED_ENV)
-    _start_ticker(loop, connections, app.meter,
-                  _worker_tick(app, config.state_file) if app.shared else None)
+    _start_ticker(loop, app, _worker_tick(app, config.state_file) if app.shared else None)
     if config.stats_interval_s > 0:
         _start_stats_log(loop, scheduler, config.stats_interval_s)
     try:

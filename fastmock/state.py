@@ -295,11 +295,15 @@ class Counters:
     """Traffic counters the protocol bumps and GET /stats reads."""
 
     __slots__ = ("connections_open", "connections_total", "protocol_errors", "rejected",
-                 "timeouts", "faults")
+                 "timeouts", "faults", "loop_lag", "loop_lag_max")
 
     def __init__(self) -> None:
         #: Faults injected, by name ("429", "drop", ...), drawn or asked for.
         self.faults: dict[str, int] = {}
+        #: How late the once-a-second tick ran, the last time and at worst (seconds): how
+        #: busy the event loop is.
+        self.loop_lag = 0.0
+        self.loop_lag_max = 0.0
         self.connections_open = 0
         self.connections_total = 0
         self.protocol_errors = 0

@@ -3,6 +3,7 @@ own parser; counters move with traffic, histograms hold what was planned."""
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from typing import Any
 
@@ -113,7 +114,10 @@ def test_live_server_metrics_with_faults_and_varied_prompts() -> None:
                 seen += 1
             except openai.InternalServerError:
                 pass
+        time.sleep(1.2)   # a tick or two: the loop's lag is measured
         got = scrape(s.base)
+        assert got["fastmock_event_loop_lag_seconds"][0] == "gauge"
+        assert 0 <= value(got, "fastmock_event_loop_lag_max_seconds") < 1.0
         faults = value(got, "fastmock_faults_injected", kind="500")
         assert faults == 20 - seen > 0
         assert value(got, "fastmock_requests", route="/chat/completions", status="500") == faults

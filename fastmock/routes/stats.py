@@ -69,6 +69,8 @@ def stats_dict(app: App) -> dict[str, Any]:
         "faults_injected": dict(sorted(c.faults.items())),
         "trouble": app.trouble.as_dict() if app.trouble is not None else None,
         "config_changes": app.config_changes,
+        "event_loop_lag_ms": {"last": round(c.loop_lag * 1000.0, 3),
+                              "worst": round(c.loop_lag_max * 1000.0, 3)},
     }
 
 
