@@ -117,11 +117,7 @@ def _worker_tick(app: App, state_file: str) -> Callable[[], None]:
 
     app.on_change = save
 
-    def tick() -> None:
-        data = orjson.dumps({"stats": stats_dict(app), "metrics": metrics.snapshot(app)})
-        part = mine.with_suffix(".tmp")
-        part.write_bytes(data)
-        part.replace(mine)
+    def take_up() -> None:
         changed = _mtime(state_file)
         if changed != seen[0]:
             seen[0] = changed
@@ -129,6 +125,17 @@ def _worker_tick(app: App, state_file: str) -> Callable[[], None]:
                 reload_state(app, state_file)
             except ConfigError as exc:
                 log.error("cannot take up the state file: %s", exc)
+
+    # Before an admin request too, so that a change builds on every change made before it
+    # (two changes through two workers within the same few milliseconds: the last one wins).
+    app.before_admin = take_up
+
+    def tick() -> None:
+        data = orjson.dumps({"stats": stats_dict(app), "metrics": metrics.snapshot(app)})
+        part = mine.with_suffix(".tmp")
+        part.write_bytes(data)
+        part.replace(mine)
+        take_up()
 
     return tick
 

@@ -321,8 +321,8 @@ class App:
 
     __slots__ = ("config", "connections", "profiles", "default_profiles", "models_body",
                  "model_bodies", "counters", "pacing", "memo", "ready", "shapes", "headers",
-                 "store", "meter", "worker", "shared", "keys", "specs", "admin_loaded",
-                 "admin_unloaded", "on_change",
+                 "store", "meter", "worker", "shared", "before_admin", "keys", "specs",
+                 "admin_loaded", "admin_unloaded", "on_change",
                  "trouble", "_errors", "admin_settings", "config_changes", "soon")
 
     def __init__(self, config: Config, pacing: Stats | None = None,
@@ -355,9 +355,11 @@ class App:
         self.store = Store(config.max_stored_responses)
         #: What /metrics reports (replies are appended as they go, folded once a second).
         self.meter = Meter()
-        #: Under ``--workers``: this worker's number and the folder the workers share.
+        #: Under ``--workers``: this worker's number, the folder the workers share, and what
+        #: to do before an admin request (take up the other workers' changes).
         self.worker = 0
         self.shared: str | None = None
+        self.before_admin: Callable[[], None] | None = None
         self.keys = KeyRing(admin=bool(config.admin_key))
         for key in config.api_keys:
             self.keys.add(key, "config", "config")

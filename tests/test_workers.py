@@ -83,6 +83,23 @@ def test_two_workers_share_the_port_the_state_and_the_figures() -> None:
         assert served == 60
 
 
+def test_admin_changes_through_both_workers_in_quick_succession_all_stay() -> None:
+    with workers("--workers", "2", "--instance-id", "fm") as (_proc, base, _pid):
+        answered = Counter()
+        for i in range(12):   # a new connection each: both workers take some of them
+            body = json.dumps({"name": f"k{i}", "key": f"sk-quick-key-{i:02d}"}).encode()
+            with urllib.request.urlopen(urllib.request.Request(
+                    base + "/admin/auth/keys", data=body, method="POST"), timeout=10) as r:
+                answered[r.headers["x-fastmock-instance"]] += 1
+        assert set(answered) == {"fm/0", "fm/1"}
+        time.sleep(1.5)
+        listed = json.loads(get(base + "/admin/auth/keys")[2])["data"]
+        assert sorted(k["name"] for k in listed) == sorted(f"k{i}" for i in range(12))
+        for i in range(12):
+            assert get(base + "/v1/models", {"Authorization": f"Bearer sk-quick-key-{i:02d}"}
+                       )[0] == 200
+
+
 def test_a_dead_worker_is_restarted_and_sigterm_drains() -> None:
     with workers("--workers", "2") as (proc, base, pid):
         first = children(pid)
@@ -96,6 +113,9 @@ def test_a_dead_worker_is_restarted_and_sigterm_drains() -> None:
             time.sleep(0.1)
         while get(base + "/health")[0] != 200:
             time.sleep(0.1)
+        time.sleep(1.2)   # the restarted worker shares its figures
+        assert json.loads(get(base + "/stats")[2])["worker_restarts"] == 1
+        assert "fastmock_worker_restarts_total 1" in get(base + "/metrics")[2].decode()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         assert proc.stderr is not None and "restarting it" in proc.stderr.read()

@@ -140,6 +140,8 @@ def _dispatch(req: Request, app: App) -> Reply:
     if path.startswith("/admin/"):
         from . import admin
 
+        if app.before_admin is not None:
+            app.before_admin()
         denied = admin.authorize(req, app)
         if denied is not None:
             return denied

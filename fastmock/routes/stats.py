@@ -17,7 +17,17 @@ def stats(req: Request, app: App) -> Reply:
     if app.shared is None:
         return json_reply(200, own)
     others = [s["stats"] for s in siblings(app)]
-    return json_reply(200, {**add_up([own, *others]), "workers": len(others) + 1})
+    return json_reply(200, {**add_up([own, *others]), "workers": len(others) + 1,
+                            "worker_restarts": restarts(app)})
+
+
+def restarts(app: App) -> int:
+    """How many times the supervisor restarted a worker that died."""
+    assert app.shared is not None
+    try:
+        return int((Path(app.shared) / "restarts").read_text())
+    except (OSError, ValueError):
+        return 0
 
 
 def siblings(app: App) -> list[dict[str, Any]]:
@@ -90,5 +100,11 @@ def metrics(req: Request, app: App) -> Reply:
     """GET /metrics: Prometheus text, vLLM's names (see ``fastmock.metrics``)."""
     from .. import metrics as exposition
 
-    others = [s["metrics"] for s in siblings(app)] if app.shared is not None else []
-    return Reply(200, METRICS_HEADERS, exposition.render(app, others))
+    if app.shared is None:
+        return Reply(200, METRICS_HEADERS, exposition.render(app))
+    others = [s["metrics"] for s in siblings(app)]
+    text = exposition.render(app, others) + (
+        b"# HELP fastmock_worker_restarts_total Workers the supervisor restarted.\n"
+        b"# TYPE fastmock_worker_restarts_total counter\n"
+        b"fastmock_worker_restarts_total %d\n" % restarts(app))
+    return Reply(200, METRICS_HEADERS, text)
