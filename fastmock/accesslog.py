@@ -48,8 +48,7 @@ class AccessLog:
 
     def _line(self, ready: Ready, prompt: int, e2e: float, fault: str) -> str:
         req = ready.req
-        model = ready.label[1] if ready.label is not None \
-            else ready.model.spec.id if ready.model is not None else ""
+        model = ready.model.spec.id if ready.model is not None else ""
         fault = fault or (_fault_of(ready) if ready.status != 200 else "")
         completion = ready.tokens - ready.prompt_tokens if ready.status == 200 else 0
         if self.json:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from .accesslog import AccessLog
     from .ready import Ready
+    from .scheduler import Stats
     from .state import App
 
 #: vLLM's buckets (seconds), so that its dashboards' quantiles read the same.
@@ -67,9 +68,9 @@ class ModelMeter:
 class Meter:
     """The replies sent since the last fold, and what the folds added up."""
 
-    __slots__ = ("sent", "requests", "models", "log")
+    __slots__ = ("sent", "requests", "models", "log", "pacing")
 
-    def __init__(self) -> None:
+    def __init__(self, pacing: Stats | None = None) -> None:
         #: Appended per reply: the kept reply that went out at once, (reply, prompt tokens)
         #: for a kept reply sent for another prompt, or ``paced(...)``; folded by ``fold``.
         self.sent: list[Any] = []
@@ -77,6 +78,8 @@ class Meter:
         self.models: dict[str, ModelMeter] = {}
         #: The access log, when there is one: it reads the same records.
         self.log: AccessLog | None = None
+        #: The pacing counters, where streams sent whole (nothing to wait for) are counted.
+        self.pacing = pacing
 
     @staticmethod
     def paced(ready: Ready, ttft: float, itl: float, steps: int, e2e: float,
@@ -106,6 +109,8 @@ class Meter:
                     ready, prompt, ttft, itl, steps, e2e, _ = item
             else:                               # a reply that went out at once
                 ready, prompt = item, item.prompt_tokens
+            if ready.whole_steps and not steps and self.pacing is not None:
+                self.pacing.sent_whole(ready.whole_steps, n)
             label = ready.label
             if label is None:
                 from .routes import route_label  # (routes import the state, which imports this)

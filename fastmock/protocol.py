@@ -33,7 +33,7 @@ from .frames import (
 from .metrics import Meter
 from .ready import DELAYED, NOW, READY_LIMIT, READY_MAX_BODY, STREAM, Parts, Ready, plain_text
 from .reply import Header, Plan, Reply
-from .routes import dispatch, open_path, route_label
+from .routes import dispatch, open_path
 from .routes.common import Request
 from .scheduler import Scheduler, Stream
 from .state import IDLE, App, Connections
@@ -269,8 +269,6 @@ class BaseProtocol(asyncio.Protocol):
                         self._metered(ready)
                         if ready.after is not None:
                             ready.after(ident)
-                        if ready.whole_steps:
-                            self.scheduler.stats.sent_whole(ready.whole_steps)
                     else:
                         self._send(ready)
                     return
@@ -316,8 +314,6 @@ class BaseProtocol(asyncio.Protocol):
             if ready.kind is NOW:
                 self.transport.write(IDS.new().join(ready.now))  # type: ignore[union-attr]
                 self._metered(ready)
-                if ready.whole_steps:
-                    self.scheduler.stats.sent_whole(ready.whole_steps)
             else:
                 self._send(ready)
             return True
@@ -331,8 +327,6 @@ class BaseProtocol(asyncio.Protocol):
             ident = IDS.refill()
         self.transport.write(ident.join(reply[0]))  # type: ignore[union-attr]
         self._metered((ready, reply[1]))
-        if ready.whole_steps:
-            self.scheduler.stats.sent_whole(ready.whole_steps)
         return True
 
     def request_error(self, status: int, detail: str) -> None:
@@ -392,8 +386,6 @@ class BaseProtocol(asyncio.Protocol):
         self._metered(ready)
         if ready.after is not None:
             ready.after(ident)
-        if ready.whole_steps:
-            self.scheduler.stats.sent_whole(ready.whole_steps)
         if ready.close:
             self._close()
 
@@ -463,9 +455,7 @@ class BaseProtocol(asyncio.Protocol):
         """Write ``reply`` (an injected error, a refusal) in place of ``ready``'s, framed for
         the same connection."""
         instead = Ready(ready.req, reply, ready.close, not ready.chunked, False, False)
-        # (counted and logged under the request's route and model)
-        instead.label = (route_label(ready.req.target),
-                         ready.model.spec.id if ready.model is not None else "", reply.status)
+        instead.model = ready.model   # (counted and logged under the request's model)
         self._write_reply(instead, lines)
 
     def _send(self, ready: Ready, lines: bytes = b"", fault: Fault | None = None,

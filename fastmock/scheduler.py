@@ -95,10 +95,11 @@ class Stats:
         self.unpaced = 0
         self.unpaced_steps = 0
 
-    def sent_whole(self, steps: int) -> None:
-        """A stream that waited for nothing went out in one write."""
-        self.unpaced += 1
-        self.unpaced_steps += steps
+    def sent_whole(self, steps: int, times: int = 1) -> None:
+        """A stream of ``steps`` that waited for nothing went out in one write, ``times``
+        times (counted from the metrics' records, not per request)."""
+        self.unpaced += times
+        self.unpaced_steps += steps * times
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -354,7 +354,7 @@ class App:
         #: Stored Responses API objects and conversations, bounded.
         self.store = Store(config.max_stored_responses)
         #: What /metrics reports (replies are appended as they go, folded once a second).
-        self.meter = Meter()
+        self.meter = Meter(self.pacing)
         #: Under ``--workers``: this worker's number, the folder the workers share, and what
         #: to do before an admin request (take up the other workers' changes).
         self.worker = 0

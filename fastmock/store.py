@@ -144,10 +144,14 @@ def page(items: list[dict[str, Any]], query: dict[str, str], default_order: str 
             raise invalid(f"No item with id '{after}' to list after.", "after", "invalid_value")
         ordered = ordered[at + 1:]
     data = ordered[:int(raw_limit)]
+    return list_object(data, len(ordered) > len(data))
+
+
+def list_object(data: list[dict[str, Any]], has_more: bool = False) -> bytes:
+    """Items as the API lists them (``first_id``, ``last_id``, ``has_more``)."""
     return orjson.dumps({"object": "list", "data": data,
                          "first_id": data[0]["id"] if data else None,
-                         "last_id": data[-1]["id"] if data else None,
-                         "has_more": len(ordered) > len(data)})
+                         "last_id": data[-1]["id"] if data else None, "has_more": has_more})
 
 
 #: The id prefix of an item, by its type.

@@ -13,7 +13,7 @@ import orjson
 
 from ..frames import IDS, JSON_HEADERS
 from ..reply import Reply
-from ..store import Conversation, as_items, page
+from ..store import Conversation, as_items, list_object, page
 from .common import Request, invalid, json_object, query, want_dict
 from .responses import read_input
 
@@ -57,12 +57,6 @@ def _items(body: dict[str, Any], required: bool) -> list[dict[str, Any]]:
         return []
     read_input(body, "items")   # the same checks as a response's input
     return as_items(items, IDS.new().decode())
-
-
-def _list(items: list[dict[str, Any]]) -> Reply:
-    return Reply(200, JSON_HEADERS, orjson.dumps({
-        "object": "list", "data": items, "first_id": items[0]["id"] if items else None,
-        "last_id": items[-1]["id"] if items else None, "has_more": False}))
 
 
 def create(req: Request, app: App) -> Reply:
@@ -120,7 +114,7 @@ def write(req: Request, app: App, rest: str) -> Reply:
                       f"{req.target.decode('latin-1')})", status=404)
     items = _items(body, required=True)
     conv.add(items)
-    return _list(items)
+    return Reply(200, JSON_HEADERS, list_object(items))
 
 
 def delete(req: Request, app: App, rest: str) -> Reply:

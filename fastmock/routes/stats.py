@@ -67,6 +67,7 @@ def add_up(dicts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def stats_dict(app: App) -> dict[str, Any]:
+    app.meter.fold()   # (streams sent whole are counted from the metrics' records)
     c = app.counters
     return {
         "requests": app.connections.requests(),
