@@ -5,10 +5,12 @@ else that speaks the API.
         --api-key sk-... --model gpt-4o-mini --mix chat=1,chat_stream=3 \\
         --max-tokens 16:64 --prompt-words normal:200:50 --shape ramp --csv out/run
 
-One user class, ``LLMUser`` (Locust's ``FastHttpUser``), sends each request of a kind drawn by
-the ``--mix`` weights: ``chat``, ``chat_stream``, ``completions``, ``completions_stream``,
-``embeddings``, ``responses``, ``responses_stream``. Every prompt is new (random words and a
-counter), so a caching proxy is not flattered. Lengths come from distributions: ``N``, ``A:B``
+One user class, ``LLMUser`` (Locust's ``FastHttpUser``), sends requests of the kinds in
+``--mix``, in the proportions of its weights (a smooth weighted round robin, each user starting
+at its own point of the cycle, so even a short run sends every kind and the proportions hold):
+``chat``, ``chat_stream``, ``completions``, ``completions_stream``, ``embeddings``,
+``responses``, ``responses_stream``. Every prompt is new (random words and a counter), so a
+caching proxy is not flattered. Lengths come from distributions: ``N``, ``A:B``
 (uniform), ``normal:MEAN:SD``. ``--think-time A:B`` waits between requests. ``--shape``
 drives the user count over ``-t``: ``constant``, ``ramp`` (up to ``-u`` over the run),
 ``step`` (a quarter of ``-u`` more every quarter) or ``spike`` (a fifth of ``-u``, all of it in
@@ -90,6 +92,40 @@ def weights(spec: str) -> tuple[list[str], list[float]]:
     return [name for name, _ in pairs], [float(w) for _, w in pairs]
 
 
+class Mix:
+    """A smooth weighted round robin: each kind as often as its weight says, spread evenly."""
+
+    def __init__(self, kinds: list[str], weights: list[float], start: int) -> None:
+        self.kinds, self.weights = kinds, weights
+        self.total = sum(weights)
+        self.current = [0.0] * len(kinds)
+        cycle = max(1, round(self.total))
+        for _ in range(int(van_der_corput(start) * cycle)):
+            self.next()
+
+    def next(self) -> str:
+        current = self.current
+        for i, weight in enumerate(self.weights):
+            current[i] += weight
+        best = max(range(len(current)), key=current.__getitem__)
+        current[best] -= self.total
+        return self.kinds[best]
+
+
+def van_der_corput(n: int) -> float:
+    """0, 1/2, 1/4, 3/4, 1/8, ...: where user ``n`` starts, so any number of users spread out."""
+    x, base = 0.0, 0.5
+    while n:
+        if n & 1:
+            x += base
+        n >>= 1
+        base /= 2
+    return x
+
+
+_users = itertools.count()
+
+
 def prompt(words: int) -> str:
     return f"[{next(_counter)}-{random.random():.6f}] " + " ".join(random.choices(WORDS, k=words))
 
@@ -132,14 +168,14 @@ class LLMUser(FastHttpUser):
     def on_start(self) -> None:
         opts = self.environment.parsed_options
         self.opts = opts
-        self.kinds, self.weights = weights(opts.mix)
+        self.mix = Mix(*weights(opts.mix), start=next(_users))
         self.headers = {"content-type": "application/json"}
         if opts.api_key:
             self.headers["authorization"] = f"Bearer {opts.api_key}"
 
     @task
     def one(self) -> None:
-        kind = random.choices(self.kinds, self.weights)[0]
+        kind = self.mix.next()
         if kind == "embeddings":
             self.embeddings()
         else:

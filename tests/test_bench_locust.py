@@ -7,6 +7,7 @@ several Locust processes add up, and the proxy bench reports both runs.
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 
 from llm_metrics import read_csv  # noqa: E402
+from locustfile import Mix, weights  # noqa: E402
 
 MIX = "chat=1,chat_stream=3,completions_stream=1,responses_stream=1,embeddings=1"
 PACE = ("--ttft-ms", "30", "--itl-ms", "20")
@@ -31,6 +33,23 @@ def locust(host: str, csv: Path, *args: str, key: str = "", seconds: int = 3) ->
                     "--csv", str(csv), "--only-summary", "--mix", MIX, *args],
                    check=True, timeout=seconds + 60, capture_output=True,
                    env={"PATH": "/usr/bin:/bin", "LOCUST_API_KEY": key})
+
+
+def test_the_mix_holds_its_proportions_and_users_start_apart() -> None:
+    kinds, ws = weights(MIX)
+    mix = Mix(kinds, ws, start=0)
+    drawn = [mix.next() for _ in range(700)]
+    want = {k: 100 * int(w) for k, w in zip(kinds, ws, strict=True)}
+    assert {k: drawn.count(k) for k in kinds} == want
+    assert all(a != b or a == "chat_stream" for a, b in itertools.pairwise(drawn))  # spread out
+    # four users that each get only two requests in still send every kind between them
+    firsts = {Mix(kinds, ws, start=n).next() for n in range(4)}
+    seconds = set()
+    for n in range(4):
+        user = Mix(kinds, ws, start=n)
+        user.next()
+        seconds.add(user.next())
+    assert firsts | seconds == set(kinds)
 
 
 def test_llm_metrics_against_an_unkeyed_server(tmp_path: Path) -> None:
