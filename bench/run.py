@@ -12,10 +12,12 @@ stack, not part of fastmock) is run from there when the folder exists; without i
 stay empty. Each run is added to bench/runs.json and bench/RESULTS.md is written from the last
 three runs (their min-max) and the latest one in full.
 
-Wall-clock ratios on a shared machine move by tens of percent between identical servers (the
-"plain again" row shows by how much), so the small costs (API keys, trouble configured but idle)
-are also counted in instructions per request with callgrind (bench/cost.py), which repeats to
-a few hundred instructions.
+Wall-clock ratios on a shared machine move by tens of percent between identical servers, too
+much for small costs (API keys, trouble configured but idle, the access log). Those are
+measured with both servers on core 0 at the same time, each under its own wrk, as CPU time per
+request (``duel``; a pair of identical servers is the A/A control), and also counted in
+instructions per request with callgrind (bench/cost.py), which repeats to a few hundred
+instructions.
 
 Needs wrk, nginx and valgrind (``make bench-tools``) and the bench extra.
 """
@@ -191,18 +193,30 @@ def nginx() -> Peer:
                           str(TMP)], port)
 
 
-def wrk(url: str, script: str, seconds: float, conns: int) -> dict[str, float]:
-    out = run([*LOAD_CORE, "wrk", "-t1", f"-c{conns}", f"-d{seconds:g}s", "--latency",
-               "-s", str(BENCH / "wrk" / script), url], timeout=seconds + 60)
+def wrk_start(url: str, script: str, seconds: float, conns: int) -> subprocess.Popen[str]:
+    return subprocess.Popen([*LOAD_CORE, "wrk", "-t1", f"-c{conns}", f"-d{seconds:g}s",
+                             "--latency", "-s", str(BENCH / "wrk" / script), url], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wrk_result(proc: subprocess.Popen[str], timeout: float) -> dict[str, float]:
+    out, err = proc.communicate(timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed: {err[-2000:]}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     assert p99 is not None, out
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
-    return {"rps": rps, "p99_ms": float(p99.group(1)) * scale,
+    return {"rps": rps, "requests": float(count), "p99_ms": float(p99.group(1)) * scale,
             "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
             "socket_errors": 1.0 if errors else 0.0}
+
+
+def wrk(url: str, script: str, seconds: float, conns: int) -> dict[str, float]:
+    return wrk_result(wrk_start(url, script, seconds, conns), seconds + 60)
 
 
 @dataclass
@@ -260,23 +274,80 @@ def compare(scenario: Scenario, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def cpu_ns(pid: int) -> int:
+    """Time a process's threads have spent on a CPU (ns; the scheduler's own count)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+@dataclass
+class Duel:
+    """A small cost: ``other`` beside ``base``, on the same core at the same time."""
+
+    key: str
+    title: str
+    base: tuple[str, PeerFactory]
+    other: tuple[str, PeerFactory]
+    script: str = "chat.lua"
+
+
+def duel(d: Duel, args: argparse.Namespace) -> dict[str, Any]:
+    """Both servers on core 0 at once, each under its own wrk on core 1: whatever the machine
+    does at a moment (another guest, a slower clock) it does to both. Each round's figure is
+    base's CPU time per request over other's (1.0: the same cost; 0.95: other costs 5% more),
+    CPU time as the kernel's scheduler counts it. A server's memory layout moves its speed by
+    a few percent for its whole life, so ``--duel-pairs`` fresh pairs are started in turn; the
+    figure is the median round of all of them."""
+    (base_label, base_make), (other_label, other_make) = d.base, d.other
+    ratios: list[float] = []
+    pair_medians: list[float] = []
+    rates: dict[str, list[float]] = {base_label: [], other_label: []}
+    errors = 0.0
+    for _ in range(args.duel_pairs):
+        a, b = base_make(), other_make()
+        assert a is not None and b is not None
+        mine: list[float] = []
+        try:
+            a.start()
+            b.start()
+            for r in range(args.duel_rounds + 1):   # the first round warms both up
+                assert a.proc is not None and b.proc is not None
+                before = cpu_ns(a.proc.pid), cpu_ns(b.proc.pid)
+                runs = [wrk_start(p.base + "/v1/chat/completions", d.script,
+                                  args.duel_seconds, args.conns) for p in (a, b)]
+                got = [wrk_result(w, args.duel_seconds + 60) for w in runs]
+                spent = cpu_ns(a.proc.pid) - before[0], cpu_ns(b.proc.pid) - before[1]
+                if r == 0:
+                    continue
+                errors += sum(g["non2xx"] + g["socket_errors"] for g in got)
+                per_a, per_b = spent[0] / got[0]["requests"], spent[1] / got[1]["requests"]
+                mine.append(per_a / per_b)
+                rates[base_label].append(got[0]["rps"])
+                rates[other_label].append(got[1]["rps"])
+        finally:
+            a.stop()
+            b.stop()
+        ratios += mine
+        pair_medians.append(statistics.median(mine))
+    result = {"title": d.title, "base": base_label, "other": other_label,
+              "ratio": statistics.median(ratios), "ratios": [round(x, 4) for x in ratios],
+              "pair_medians": [round(x, 4) for x in pair_medians],
+              "rps": {k: statistics.median(v) for k, v in rates.items()}, "errors": errors}
+    print(f"   {d.title}: {other_label} {result['ratio']:.3f}x {base_label} (pairs "
+          + ", ".join(f"{x:.3f}" for x in pair_medians) + ")", flush=True)
+    return result
+
+
 def scenarios() -> list[Scenario]:
     proto_ht, proto_h11 = prototype("httptools"), prototype("h11")
     fm_ht, fm_h11 = fastmock("fastmock httptools", "--http", "httptools"), \
         fastmock("fastmock h11", "--http", "h11")
-    keyed = fastmock("fastmock, 20 keys", "--http", "httptools",
-                     *[a for k in KEYS for a in ("--api-key", k)])
-    # Trouble configured but idle: faults at rate 0 and rate limits far above the load (every
-    # reply carries its six x-ratelimit-* headers); beside two plain servers, the second of
-    # which shows how far two identical servers differ on this machine (the A/A control).
-    plain, plain_again = (fastmock(f"fastmock {n}", "--http", "httptools") for n in "ab")
-    idle_trouble = fastmock("fastmock, trouble at rate 0", "--http", "httptools",
-                            "--faults", "429:0,500:0,503:0,drop:0,stall:0",
-                            "--rpm", "100000000", "--tpm", "100000000000")
     two_workers = fastmock("fastmock, 2 workers", "--http", "httptools", "--workers", "2")
-    plain_log = fastmock("fastmock, no access log", "--http", "httptools")
-    logged = fastmock("fastmock, access log", "--http", "httptools", "--access-log",
-                      str(TMP / "access.log"))
     return [
         Scenario("chat", "non-stream chat, httptools", [
             Entry("nginx", nginx, "chat.lua"), Entry("prototype", proto_ht, "chat.lua"),
@@ -295,16 +366,36 @@ def scenarios() -> list[Scenario]:
             Entry("embeddings", fm_ht, "embeddings.lua", "/v1/embeddings"),
             Entry("responses stream", fm_ht, "responses_stream.lua", "/v1/responses"),
             Entry("completions", fm_ht, "completions.lua", "/v1/completions")]),
-        Scenario("keys", "chat with an API key header: no keys set, and 20 keys", [
-            Entry("no keys", fm_ht, "chat_keyed.lua"), Entry("20 keys", keyed, "chat_keyed.lua")]),
         Scenario("workers", "non-stream chat, 1 worker and 2 (on both cores, one shared "
                  "with wrk)", [
             Entry("1 worker", fm_ht, "chat.lua"), Entry("2 workers", two_workers, "chat.lua")]),
-        Scenario("access_log", "non-stream chat, without and with the access log", [
-            Entry("no log", plain_log, "chat.lua"), Entry("access log", logged, "chat.lua")]),
-        Scenario("trouble", "chat with faults at rate 0 and rate limits far above the load", [
-            Entry("plain", plain, "chat.lua"), Entry("plain again", plain_again, "chat.lua"),
-            Entry("trouble at rate 0", idle_trouble, "chat.lua")]),
+    ]
+
+
+def duels() -> list[Duel]:
+    def plain(name: str) -> PeerFactory:
+        return fastmock(name, "--http", "httptools")
+    return [
+        # Two identical servers: how far apart this method puts what is the same (A/A).
+        Duel("same", "two plain servers (A/A control)", ("plain", plain("fastmock a")),
+             ("plain again", plain("fastmock b"))),
+        # Trouble configured but idle: faults at rate 0 and rate limits far above the load
+        # (every reply carries its six x-ratelimit-* headers).
+        Duel("trouble", "faults at rate 0 and rate limits far above the load",
+             ("plain", plain("fastmock")),
+             ("trouble at rate 0", fastmock("fastmock, trouble at rate 0", "--http",
+                                            "httptools", "--faults",
+                                            "429:0,500:0,503:0,drop:0,stall:0",
+                                            "--rpm", "100000000", "--tpm", "100000000000"))),
+        Duel("keys", "chat with an API key header: no keys set, and 20 keys",
+             ("no keys", plain("fastmock")),
+             ("20 keys", fastmock("fastmock, 20 keys", "--http", "httptools",
+                                  *[a for k in KEYS for a in ("--api-key", k)])),
+             "chat_keyed.lua"),
+        Duel("access_log", "non-stream chat, without and with the access log",
+             ("no log", plain("fastmock")),
+             ("access log", fastmock("fastmock, access log", "--http", "httptools",
+                                     "--access-log", str(TMP / "access.log")))),
     ]
 
 
@@ -424,16 +515,21 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3, help="length of each wrk round")
     ap.add_argument("--rounds", type=int, default=5, help="alternating rounds per comparison")
     ap.add_argument("--conns", type=int, default=64, help="wrk connections")
+    ap.add_argument("--duel-pairs", type=int, default=4,
+                    help="fresh pairs of servers per same-core comparison")
+    ap.add_argument("--duel-rounds", type=int, default=3, help="rounds per pair")
+    ap.add_argument("--duel-seconds", type=float, default=2, help="length of each such round")
     ap.add_argument("--stream-seconds", type=float, default=6.0)
     ap.add_argument("--max-streams", type=int, default=4000)
     ap.add_argument("--starts", type=int, default=7, help="starts measured per server")
     ap.add_argument("--cost-requests", type=int, default=1024,
                     help="requests per callgrind run (instruction counts)")
-    ap.add_argument("--only", help="comma-separated parts: throughput,streams,startup,cost")
+    ap.add_argument("--only",
+                    help="comma-separated parts: throughput,duels,streams,startup,cost")
     args = ap.parse_args()
     # Stopped with SIGTERM: unwind, so that every server started is stopped (``finally``).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    parts = set((args.only or "throughput,streams,startup,cost").split(","))
+    parts = set((args.only or "throughput,duels,streams,startup,cost").split(","))
     OUT.mkdir(exist_ok=True)
     TOML.write_text(FASTMOCK_TOML)
     started = time.time()
@@ -445,6 +541,10 @@ def main() -> None:
         print("== throughput (wrk, alternating rounds)", flush=True)
         record["throughput"] = {s.key: {"title": s.title, "entries": compare(s, args)}
                                 for s in scenarios()}
+    if "duels" in parts:
+        print("== small costs (two servers on one core at once, CPU time per request)",
+              flush=True)
+        record["duels"] = {d.key: duel(d, args) for d in duels()}
     if "streams" in parts:
         print("== streams at 20 ms per token", flush=True)
         record["streams"] = stream_runs(args)
@@ -491,6 +591,14 @@ def _vs(scenario: str, label: str, base: str) -> Callable[[dict[str, Any]], floa
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
+
+
+def _duel(key: str) -> Callable[[dict[str, Any]], float | None]:
+    """A target's reading: a same-core comparison's median (other's speed over base's)."""
+    def read(run: dict[str, Any]) -> float | None:
+        got = run.get("duels", {}).get(key)
+        return None if got is None else float(got["ratio"])
+    return read
 
 
 def _cost(run: dict[str, Any], case: str, base: str) -> float | None:
@@ -541,18 +649,14 @@ TARGETS: list[tuple[str, str, Callable[[dict[str, Any]], float | None],
     ("completions", ">= 0.5x own chat",
      _vs("routes", "completions", "chat"),
      lambda v, r: v >= 0.5, "{:.2f}x"),
-    ("20 API keys", "<= 5% slower",
-     _vs("keys", "20 keys", "no keys"),
-     lambda v, r: v >= 0.95, "{:.3f}x"),
-    ("faults at rate 0 + rate-limit headers", "<= 5% slower",
-     _vs("trouble", "trouble at rate 0", "plain"),
-     lambda v, r: v >= 0.95, "{:.3f}x"),
+    ("20 API keys (same core, CPU per request)", "<= 5% slower",
+     _duel("keys"), lambda v, r: v >= 0.95, "{:.3f}x"),
+    ("faults at rate 0 + rate-limit headers (same core)", "<= 5% slower",
+     _duel("trouble"), lambda v, r: v >= 0.95, "{:.3f}x"),
     ("(the same, two plain servers: A/A)", "(reported)",
-     _vs("trouble", "plain again", "plain"),
-     lambda v, r: True, "{:.3f}x"),
-    ("access log on", ">= 0.8x without",
-     _vs("access_log", "access log", "no log"),
-     lambda v, r: v >= 0.8, "{:.3f}x"),
+     _duel("same"), lambda v, r: True, "{:.3f}x"),
+    ("access log on (same core)", ">= 0.8x without",
+     _duel("access_log"), lambda v, r: v >= 0.8, "{:.3f}x"),
     ("2 workers, non-stream chat", "(reported)",
      _vs("workers", "2 workers", "1 worker"),
      lambda v, r: True, "{:.2f}x"),
@@ -618,6 +722,23 @@ def write_results(runs: list[dict[str, Any]]) -> None:
             lines.append(f"| {label} | {e['rps']:,.0f}{errors} | "
                          f"{', '.join(f'{x:,}' for x in e['rounds'])} | {e['p99_ms']:.2f} | "
                          f"{vs_nginx} | {vs_ref} |")
+        lines.append("")
+    if "duels" in run:
+        a = run["args"]
+        lines += ["**Small costs, two servers on core 0 at once** (each under its own wrk on "
+                  "core 1, so the machine's moods hit both alike; a round's figure is the first "
+                  "server's CPU time per request over the second's, so 0.95x means 5% more "
+                  f"CPU per request; {a.get('duel_pairs')} fresh pairs of "
+                  f"{a.get('duel_rounds')} rounds of {a.get('duel_seconds'):g} s, the median "
+                  "of all rounds)", "",
+                  "| comparison | median | each pair's median | all rounds | req/s each "
+                  "(sharing the core) |", "| --- | ---: | --- | --- | --- |"]
+        for d in run["duels"].values():
+            rps = ", ".join(f"{k} {v:,.0f}" for k, v in d["rps"].items())
+            errors = f" ({d['errors']:.0f} errors)" if d["errors"] else ""
+            lines.append(f"| {d['other']} vs {d['base']}{errors} | {d['ratio']:.3f}x | "
+                         + ", ".join(f"{x:.3f}" for x in d["pair_medians"]) + " | "
+                         + ", ".join(f"{x:.3f}" for x in d["ratios"]) + f" | {rps} |")
         lines.append("")
     if "streams" in run:
         lines += ["**Streams at 20 ms per token, 50 tokens each** (bench/stream_client.py: TTFT "

@@ -7,9 +7,7 @@ module holds the pieces they share. Nothing here touches a transport.
 from __future__ import annotations
 
 import os
-import sys
 import time
-from array import array
 
 import orjson
 
@@ -72,29 +70,29 @@ class Ids:
     """Unique, cheap ids: a 64-bit counter from a random start, as 16 hex digits.
 
     The start differs per process (so ids of several processes or runs do not collide in
-    practice) and the counter makes them unique. They are formatted 4096 at a time, in C
-    (``array.tobytes().hex()``): formatting one costs ten times as much as taking one.
+    practice) and the counter makes them unique. They are made 4096 at a time, in C: a batch
+    shares its first 13 digits, so it is those digits joined to each of the 4096 three-digit
+    endings, split apart (a third of the cost of formatting 4096 numbers; taking one id
+    costs a tenth of formatting it).
     """
 
     __slots__ = ("_next", "_batch", "take")
 
     BATCH = 4096
+    ENDINGS = [b"%03x" % i for i in range(BATCH)]
 
     def __init__(self) -> None:
-        self._next = int.from_bytes(os.urandom(8)) >> 1   # 2**63 ids before the width grows
+        # a whole batch's worth of endings at a time; 2**63 ids before the width grows
+        self._next = int.from_bytes(os.urandom(8)) >> 13
         self._batch: list[bytes] = []
         #: The next id, or IndexError when the batch is used up (then call ``refill``).
         self.take = self._batch.pop
 
     def refill(self) -> bytes:
-        """Format the next batch and return its first id."""
-        start = self._next
-        self._next += self.BATCH
-        numbers = array("Q", range(start, start + self.BATCH))
-        if sys.byteorder == "little":
-            numbers.byteswap()   # big-endian, so that the hex digits read as the number
-        digits = numbers.tobytes().hex().encode()
-        batch = [digits[i:i + 16] for i in range(0, len(digits), 16)]
+        """Make the next batch and return its first id."""
+        prefix = b"%013x" % self._next
+        self._next += 1
+        batch = (prefix + (b" " + prefix).join(self.ENDINGS)).split()
         batch.reverse()
         self._batch[:] = batch
         return self.take()

@@ -11,7 +11,7 @@ from openai.types.chat import ChatCompletion
 
 from fastmock import tokens
 from fastmock.config import Config
-from fastmock.frames import CLOCK
+from fastmock.frames import CLOCK, Ids
 from fastmock.routes import route
 from fastmock.routes.common import Request
 from helpers import FakeTransport, Make, parse_responses, request_bytes, sse_events
@@ -57,6 +57,16 @@ def test_ids_stay_unique_across_many_replays(make: Make) -> None:
     ids = {ChatCompletion.model_validate_json(parse_responses(rig.feed(post()))[0].body).id
            for _ in range(5000)}   # more than one batch of ids
     assert len(ids) == 5000
+
+
+def test_ids_count_up_in_hex_across_batches() -> None:
+    ids = Ids()
+    got = [ids.new() for _ in range(3 * Ids.BATCH + 5)]
+    assert all(re.fullmatch(rb"[0-9a-f]{16}", i) for i in got)
+    numbers = [int(i, 16) for i in got]
+    assert numbers == list(range(numbers[0], numbers[0] + len(got)))
+    assert numbers[0] % Ids.BATCH == 0
+    assert Ids().new() != got[0]   # another process (or server) starts elsewhere
 
 
 def test_a_new_second_rebuilds_date_and_created(make: Make) -> None:
