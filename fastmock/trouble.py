@@ -247,9 +247,10 @@ class Pair:
         self.given = 0          # the credit as it was given
         self.taken_at = 0.0
         self.settling = False   # a settle() is due at the end of this turn
-        #: The figures last written into a reply's header lines, the reply, and its parts.
+        #: The figures last written into a reply's header lines, the reply's parts they were
+        #: written into (new ones when it is framed again for a new second), and the result.
         self.shown: tuple[float, ...] = ()
-        self.shown_for: Ready | None = None
+        self.shown_for: Parts = ()
         self.shown_parts: Parts = ()
 
     def settle(self) -> None:
@@ -371,12 +372,12 @@ class Limits:
             tokens.full_at = t_full
         if requests is not None:
             requests.full_at = r_full
-        if values == pair.shown and ready is pair.shown_for:
+        now_parts = ready.now   # (head up to "x-request-id: req_", the rest from its end)
+        if values == pair.shown and now_parts is pair.shown_for:
             parts = pair.shown_parts   # (a bucket that was full again: as the last time)
-        else:
-            now_parts = ready.now   # (head up to "x-request-id: req_", the rest from its end)
+        else:   # (new figures, or the reply itself was framed again for a new second)
             parts = (now_parts[0], self.template % values + now_parts[1], *now_parts[2:])
-            pair.shown, pair.shown_for, pair.shown_parts = values, ready, parts
+            pair.shown, pair.shown_for, pair.shown_parts = values, now_parts, parts
         if credit > 0:
             credit = int(credit)
             pair.ready, pair.parts, pair.given, pair.taken_at = ready, parts, credit, now
