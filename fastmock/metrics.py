@@ -17,6 +17,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from .accesslog import AccessLog
@@ -68,7 +69,7 @@ class ModelMeter:
 class Meter:
     """The replies sent since the last fold, and what the folds added up."""
 
-    __slots__ = ("sent", "requests", "models", "log", "pacing")
+    __slots__ = ("sent", "requests", "models", "log", "pacing", "before_fold")
 
     def __init__(self, pacing: Stats | None = None) -> None:
         #: Appended per reply: the kept reply that went out at once, (reply, prompt tokens)
@@ -80,6 +81,9 @@ class Meter:
         self.log: AccessLog | None = None
         #: The pacing counters, where streams sent whole (nothing to wait for) are counted.
         self.pacing = pacing
+        #: Called before the records are folded away (the rate limits count lent replies
+        #: in them: ``trouble.Limits.settle_lent``).
+        self.before_fold: Callable[[], None] | None = None
 
     @staticmethod
     def paced(ready: Ready, ttft: float, itl: float, steps: int, e2e: float,
@@ -91,6 +95,8 @@ class Meter:
         """Add up what was sent since the last fold (once a second, and for /metrics). The
         list is emptied in place: connections hold its ``append``. The same record (a kept
         reply sent again and again) is counted in C first, then handled once with its count."""
+        if self.before_fold is not None:
+            self.before_fold()
         groups = Counter(self.sent)
         self.sent.clear()
         if self.log is not None:

@@ -52,6 +52,11 @@ WRITE_LOW = 16 * 1024
 #: Requests parsed ahead of the one being answered before we stop reading (pipelining depth).
 MAX_QUEUED = 32
 
+#: More replies than one connection can be sent in one turn of the loop (what one read of
+#: pipelined requests can hold): the rate limits lend a reply its header lines for a turn only
+#: when their buckets hold this many per open connection (``trouble.Limits.grant``).
+TURN_MOST = 4096
+
 #: What a connection waits for (its deadline says until when): no byte yet, the rest of a
 #: request, the next request (keep-alive), or nothing (we are replying: no deadline).
 FRESH, REQUEST, REPLYING = "fresh", "request", ""
@@ -243,7 +248,7 @@ class BaseProtocol(asyncio.Protocol):
                     del app.ready[(method, target, body)]
                 else:
                     self.served += 1
-                    if app.trouble is not None:
+                    if ready.gate is not None:   # trouble configured (and no parts lent)
                         if ready.credit:   # rate limits by model: credit in this turn
                             ready.credit -= 1
                             spliced = ready.spliced
@@ -284,7 +289,7 @@ class BaseProtocol(asyncio.Protocol):
         if lean is not None and who is not None:
             # (with API keys, a kept reply is only replayed for a known key)
             spliced = lean.grant(key[1] if app.keys.active else who,  # type: ignore[index]
-                                 ready)
+                                 ready, len(self.connections.open) * TURN_MOST)
             if spliced is not None:
                 return spliced
         self._deliver(ready, key, None)
@@ -365,6 +370,7 @@ class BaseProtocol(asyncio.Protocol):
             if len(app.ready) >= READY_LIMIT:
                 app.ready.clear()
             app.ready[(method, target, body)] = ready
+            ready.keep(app.trouble)
             if reply.prompt is not None:
                 app.shapes.learn(method, target, body, ready, reply.prompt)
         if app.trouble is not None or overrides is not None:

@@ -25,6 +25,7 @@ from .reply import Prompt, Reply
 if TYPE_CHECKING:
     from .reply import Pace
     from .routes.common import Request
+    from .trouble import Trouble
 
 #: What a reply does when a request arrives: go out at once (a whole reply, or a stream that
 #: has nothing to wait for), be paced step by step, or go out whole after a delay.
@@ -46,7 +47,8 @@ class Ready:
 
     __slots__ = ("kind", "now", "steps", "pace", "wait_steps", "after", "close", "date", "req",
                  "open", "status", "model", "tokens", "prompt_tokens", "error_step", "chunked",
-                 "limited_as", "credit", "spliced", "_cut", "whole_steps", "label")
+                 "limited_as", "credit", "spliced", "_cut", "whole_steps", "label", "trouble",
+                 "gate")
 
     def __init__(self, req: Request, reply: Reply, close: bool, http10: bool, head_only: bool,
                  open_: bool) -> None:
@@ -54,6 +56,11 @@ class Ready:
         self.open = open_
         #: (route, model, status), for the metrics (set when first counted).
         self.label: tuple[str, str, int] | None = None
+        #: The server's trouble when this reply was kept (``keep``), and whether a replay of
+        #: it must go through it: the same, but None while the rate limits have lent it
+        #: parts with their header lines for the rest of a turn (``trouble.Limits.grant``).
+        self.trouble: Trouble | None = None
+        self.gate: Trouble | None = None
         self.close = close or http10
         self.chunked = not (http10 or head_only)
         self.frame(reply, http10, head_only)
@@ -72,6 +79,7 @@ class Ready:
         #: lines (see ``trouble.Pair``).
         self.credit = 0
         self.spliced: Parts = ()
+        self.gate = self.trouble
         self.tokens = reply.tokens
         self.prompt_tokens = reply.prompt_tokens
         #: A stream's error event, unframed (it is numbered and framed when used).
@@ -101,6 +109,10 @@ class Ready:
             self.kind = STREAM
             self.now = parts(head)
             self.steps = [parts(s) for s in steps]
+
+    def keep(self, trouble: Trouble | None) -> None:
+        """This reply is kept to be replayed on a server with (or without) ``trouble``."""
+        self.trouble = self.gate = trouble
 
     def cut(self) -> tuple[bytes, Parts]:
         """The head of ``now`` up to the per-request headers, and the rest as parts: where a

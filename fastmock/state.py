@@ -401,7 +401,7 @@ class App:
         if not (config.rpm or config.tpm):
             limits = None
         elif limits is None or (limits.rpm, limits.tpm) != (config.rpm, config.tpm):
-            limits = Limits(config.rpm, config.tpm, self.soon)
+            limits = Limits(config.rpm, config.tpm, self.soon, self.meter.sent)
         admission = old.admission if old is not None else None
         if not config.max_concurrency:
             if admission is not None:   # let whoever waits go
@@ -413,6 +413,7 @@ class App:
         else:
             admission.limit, admission.queue_limit = config.max_concurrency, config.max_queue
             admission.leave_all()
+        self.meter.before_fold = limits.settle_lent if limits is not None else None
         if not (faulty or limits or admission):
             self.trouble = None
             return

@@ -228,13 +228,17 @@ class Pair:
     one turn carry the header lines of its first one.
 
     Counted by model (no API keys), the credit is kept on the reply itself (``Ready.credit``),
-    so a request that uses it costs one attribute; counted by key, it is kept here.
+    so a request that uses it costs one attribute; counted by key, it is kept here. Counted by
+    model with more room in the buckets than a turn can use, the reply is lent the parts with
+    the header lines instead and costs nothing per request (``Limits.grant``).
     """
 
     __slots__ = ("requests", "tokens", "ready", "on_ready", "parts", "credit", "given",
-                 "taken_at", "settling", "shown", "shown_for", "shown_parts")
+                 "taken_at", "settling", "shown", "shown_for", "shown_parts", "lent", "mark",
+                 "kept_now", "sent")
 
-    def __init__(self, requests: Bucket | None, tokens: Bucket | None) -> None:
+    def __init__(self, requests: Bucket | None, tokens: Bucket | None,
+                 sent: list[Any]) -> None:
         self.requests = requests
         self.tokens = tokens
         #: The kept reply the credit is for, and its parts with the header lines spliced in.
@@ -252,6 +256,13 @@ class Pair:
         self.shown: tuple[float, ...] = ()
         self.shown_for: Parts = ()
         self.shown_parts: Parts = ()
+        #: The reply's own parts were swapped for ``parts`` for the rest of the turn (its
+        #: ``gate`` opened), with ``kept_now`` its own; its records in the metrics' list from
+        #: ``mark`` on are what was sent.
+        self.lent = False
+        self.mark = 0
+        self.kept_now: Parts = ()
+        self.sent = sent   #: the metrics' list of records (see ``metrics.Meter.sent``)
 
     def settle(self) -> None:
         """Put the credit used since it was given into the buckets; no credit is left."""
@@ -259,8 +270,16 @@ class Pair:
         if ready is None:
             self.settling = False
             return
-        left = ready.credit if self.on_ready else self.credit
-        used = self.given - left
+        if self.lent:   # every record of the reply since the mark, but the first (taken)
+            used = self.sent[self.mark:].count(ready) - 1
+            if ready.now is self.parts:   # (not framed again for a new second since)
+                ready.now = self.kept_now
+            ready.gate = ready.trouble
+            self.lent = False
+            self.kept_now = ()
+        else:
+            left = ready.credit if self.on_ready else self.credit
+            used = self.given - left
         if used > 0:
             at = self.taken_at
             requests, tokens = self.requests, self.tokens
@@ -285,15 +304,21 @@ MAX_CREDIT = 256
 class Limits:
     """Buckets per API key (or per model without keys) for requests and tokens per minute."""
 
-    __slots__ = ("rpm", "tpm", "buckets", "soon", "template")
+    __slots__ = ("rpm", "tpm", "buckets", "soon", "template", "sent", "lent")
 
     def __init__(self, rpm: int, tpm: int,
-                 soon: Callable[[Callable[[], None]], object] | None = None) -> None:
+                 soon: Callable[[Callable[[], None]], object] | None = None,
+                 sent: list[Any] | None = None) -> None:
         self.rpm = rpm
         self.tpm = tpm
         self.buckets: dict[Any, Pair] = {}
         #: The loop's call_soon, to settle credit when a turn ends; None: no credit (tests).
         self.soon = soon
+        #: The metrics' list of records of replies sent (``metrics.Meter.sent``): how many
+        #: times a reply whose parts were lent went out is counted there.
+        self.sent: list[Any] = [] if sent is None else sent
+        #: Pairs that lent a reply its parts in this turn (see ``settle_lent``).
+        self.lent: list[Pair] = []
         #: The header lines of the limits that are set, for (remaining, reset in ms) each:
         #: what Bucket.header_lines makes, in one step when the resets are under a second,
         #: each line begun with its CRLF (they go after the x-request-id line's id).
@@ -311,15 +336,29 @@ class Limits:
                 self.buckets.clear()
             found = self.buckets[who] = Pair(
                 Bucket(self.rpm, b"requests") if self.rpm else None,
-                Bucket(self.tpm, b"tokens") if self.tpm else None)
+                Bucket(self.tpm, b"tokens") if self.tpm else None, self.sent)
         return found
 
-    def grant(self, who: Any, ready: Ready) -> Parts | None:
+    def settle_lent(self) -> None:
+        """Settle every pair that lent a reply its parts (before the metrics' records that
+        count what was sent are folded away)."""
+        for pair in self.lent:
+            if pair.lent:
+                pair.settle()
+        self.lent.clear()
+
+    def grant(self, who: Any, ready: Ready, room: float = math.inf) -> Parts | None:
         """One request for ``ready`` by ``who`` (a model id, or an API key), beyond its credit:
         take one request and the reply's tokens from the buckets, give credit for more of the
         same in this turn, and return the reply's parts with the header lines spliced in.
         None (and nothing taken): not the plain case (over a limit, or a reply bigger than a
         second's worth); the long way (``Trouble.limited``) answers it.
+
+        Counted by model, when the buckets hold at least ``room`` more (more than this turn
+        can send: the protocol says how many), the credit is not counted down at all: the
+        reply's own parts are swapped for the ones with the header lines and its ``gate``
+        opened, so the rest of the turn replays it as a server without trouble would; when
+        the turn ends, what went out is counted from the metrics' records.
 
         It does what ``Bucket.take`` and ``Bucket.header_lines`` do, inline and for both
         buckets in one format: written with those methods (and a cache of the lines in the
@@ -339,7 +378,7 @@ class Limits:
         cost = ready.tokens
         # Each bucket, once taken from, is (ahead) seconds from full: under a second here
         # (written in ms, up to 999ms).
-        credit: float = MAX_CREDIT if self.soon is not None else 0   # (whole numbers)
+        credit: float = math.inf if self.soon is not None else 0   # (whole numbers)
         values: tuple[float, ...] = ()
         if requests is not None:
             full = requests.full_at
@@ -378,8 +417,19 @@ class Limits:
         else:   # (new figures, or the reply itself was framed again for a new second)
             parts = (now_parts[0], self.template % values + now_parts[1], *now_parts[2:])
             pair.shown, pair.shown_for, pair.shown_parts = values, now_parts, parts
-        if credit > 0:
-            credit = int(credit)
+        if credit >= room and who is ready.limited_as:   # lend the reply these parts
+            pair.ready, pair.parts, pair.given, pair.taken_at = ready, parts, 0, now
+            pair.lent, pair.mark, pair.kept_now = True, len(self.sent), now_parts
+            pair.on_ready = False
+            ready.now, ready.gate = parts, None
+            if len(self.lent) >= 4096:   # (the metrics' fold settles them once a second)
+                self.lent[:] = [p for p in self.lent if p.lent]
+            self.lent.append(pair)
+            if not pair.settling:
+                pair.settling = True
+                self.soon(pair.settle)  # type: ignore[misc]
+        elif credit > 0:
+            credit = int(credit if credit < MAX_CREDIT else MAX_CREDIT)
             pair.ready, pair.parts, pair.given, pair.taken_at = ready, parts, credit, now
             if who is ready.limited_as:   # counted by model: the credit goes on the reply
                 pair.on_ready = True

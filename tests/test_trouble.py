@@ -118,6 +118,47 @@ class _Kept:
         self.limited_as: str | None = model
         self.credit = 0.0
         self.spliced: tuple[bytes, ...] = ()
+        self.trouble: Any = "trouble"
+        self.gate: Any = "trouble"
+
+
+def test_roomy_buckets_lend_the_reply_its_lines_for_the_turn() -> None:
+    turn_ends: list[Any] = []
+    sent: list[Any] = []
+    limits = Limits(6_000_000, 0, turn_ends.append, sent)   # 100,000 requests a second
+    kept, other = _Kept("m", 50), _Kept("m", 50)
+    own = kept.now
+    parts = limits.grant("m", kept, room=50_000)          # type: ignore[arg-type]
+    assert parts is not None and b"remaining-requests: 99999\r\n" in parts[1]
+    # The reply's parts are the ones with the lines now, and its gate is open: the protocol
+    # replays it as it would on a server without trouble, counting nothing.
+    assert kept.now is parts and kept.gate is None and kept.credit == 0
+    sent.append(kept)                                     # the request that was granted
+    sent += [kept, other, kept, kept]                     # the turn: 3 more of it, 1 other
+    pair = limits.buckets["m"]
+    assert pair.requests is not None
+    before = pair.requests.full_at
+    turn_ends.pop()()                                     # the turn ends
+    assert kept.now is own and kept.gate == "trouble" and not pair.lent
+    assert pair.requests.full_at == pytest.approx(before + 3 * 1e-5)
+    # Not roomy enough for the turn: credit counted down, as before.
+    tight = _Kept("m", 50)
+    limits.grant("m", tight, room=10**6)                  # type: ignore[arg-type]
+    assert tight.gate == "trouble" and tight.credit == 256
+    turn_ends.pop()()
+    # The metrics' fold settles first (its records are what counts), and a reply framed again
+    # for a new second meanwhile keeps its new parts.
+    limits.grant("m", kept, room=1)                       # type: ignore[arg-type]
+    mark = len(sent)
+    sent += [kept, kept]
+    kept.now = fresh = (b"new second: x-request-id: req_", b"")
+    before = pair.requests.full_at
+    limits.settle_lent()
+    assert kept.now is fresh and kept.gate == "trouble" and limits.lent == []
+    assert pair.requests.full_at == pytest.approx(before + 1e-5)
+    assert len(sent) == mark + 2
+    turn_ends.pop()()                                     # (already settled: nothing)
+    assert pair.requests.full_at == pytest.approx(before + 1e-5)
 
 
 def test_credit_for_one_turn_is_settled_into_the_buckets() -> None:
@@ -307,6 +348,34 @@ def test_token_limits_count_prompt_and_reply(make: Make) -> None:
     assert 0.6 < int(second.headers[b"retry-after-ms"]) / 1000 <= 0.7  # 32 tokens at 50/s
     assert rig.app.trouble is not None
     assert rig.app.trouble.counts == {"rate_limited_tokens": 1}
+
+
+def test_a_turn_of_replays_on_lent_parts_is_counted_in_full(
+        make: Make, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastmock import protocol
+
+    monkeypatch.setattr(protocol, "TURN_MOST", 1)         # lend at once (a bucket of 100)
+    rig = make(Config(rpm=6000, tpm=600_000_000))
+    turn_ends: list[Any] = []
+    rig.app.soon, rig.app.trouble = turn_ends.append, None
+    rig.app.rebuild_trouble()                             # (limits settled by a loop's turns)
+    rig.feed(chat())                                      # (the long way, then kept)
+    while turn_ends:
+        turn_ends.pop()()
+    replies = parse_responses(rig.feed(chat() * 6), 6)    # one turn: six replays
+    assert rig.app.trouble is not None and rig.app.trouble.limits is not None
+    pair = rig.app.trouble.limits.buckets["gpt-4o-mini"]
+    assert pair.lent and len(turn_ends) == 1
+    remaining = {r.headers[b"x-ratelimit-remaining-requests"] for r in replies}
+    assert len(replies) == 6 and remaining == {replies[0].headers[
+        b"x-ratelimit-remaining-requests"]}               # the first one's figures, six times
+    assert len({r.json()["id"] for r in replies}) == 6
+    assert pair.requests is not None
+    before = pair.requests.full_at
+    turn_ends.pop()()
+    assert pair.requests.full_at == pytest.approx(before + 5 * 0.01)   # five more, counted
+    (after,) = parse_responses(rig.feed(chat()))         # the next turn asks the buckets
+    assert int(after.headers[b"x-ratelimit-remaining-requests"]) < int(remaining.pop()) - 4
 
 
 def test_rate_limited_replies_still_get_a_new_second(make: Make) -> None:
