@@ -12,10 +12,11 @@ stack, not part of fastmock) is run from there when the folder exists; without i
 stay empty. Each run is added to bench/runs.json and bench/RESULTS.md is written from the last
 three runs (their min-max) and the latest one in full.
 
-Wall-clock ratios on a shared machine move by tens of percent between identical servers, too
-much for small costs (API keys, trouble configured but idle, the access log). Those are
-measured with both servers on core 0 at the same time, each under its own wrk, as CPU time per
-request (``duel``; a pair of identical servers is the A/A control), and also counted in
+Wall-clock ratios of servers that take turns on a shared machine move by tens of percent
+between identical servers. So the comparisons with targets (fastmock against the prototype,
+and the small costs: API keys, trouble configured but idle, the access log) are also measured
+with both servers on core 0 at the same time, each under its own wrk, as CPU time per request
+(``duel``; a pair of identical servers is the A/A control), and the small costs are counted in
 instructions per request with callgrind (bench/cost.py), which repeats to a few hundred
 instructions.
 
@@ -294,9 +295,10 @@ class Duel:
     base: tuple[str, PeerFactory]
     other: tuple[str, PeerFactory]
     script: str = "chat.lua"
+    path: str = "/v1/chat/completions"
 
 
-def duel(d: Duel, args: argparse.Namespace) -> dict[str, Any]:
+def duel(d: Duel, args: argparse.Namespace) -> dict[str, Any] | None:
     """Both servers on core 0 at once, each under its own wrk on core 1: whatever the machine
     does at a moment (another guest, a slower clock) it does to both. Each round's figure is
     base's CPU time per request over other's (1.0: the same cost; 0.95: other costs 5% more),
@@ -304,6 +306,8 @@ def duel(d: Duel, args: argparse.Namespace) -> dict[str, Any]:
     a few percent for its whole life, so ``--duel-pairs`` fresh pairs are started in turn; the
     figure is the median round of all of them."""
     (base_label, base_make), (other_label, other_make) = d.base, d.other
+    if base_make() is None or other_make() is None:   # (the prototype is not there)
+        return None
     ratios: list[float] = []
     pair_medians: list[float] = []
     rates: dict[str, list[float]] = {base_label: [], other_label: []}
@@ -318,7 +322,7 @@ def duel(d: Duel, args: argparse.Namespace) -> dict[str, Any]:
             for r in range(args.duel_rounds + 1):   # the first round warms both up
                 assert a.proc is not None and b.proc is not None
                 before = cpu_ns(a.proc.pid), cpu_ns(b.proc.pid)
-                runs = [wrk_start(p.base + "/v1/chat/completions", d.script,
+                runs = [wrk_start(p.base + d.path, d.script,
                                   args.duel_seconds, args.conns) for p in (a, b)]
                 got = [wrk_result(w, args.duel_seconds + 60) for w in runs]
                 spent = cpu_ns(a.proc.pid) - before[0], cpu_ns(b.proc.pid) - before[1]
@@ -376,6 +380,16 @@ def duels() -> list[Duel]:
     def plain(name: str) -> PeerFactory:
         return fastmock(name, "--http", "httptools")
     return [
+        # fastmock beside the prototype: what each does per CPU-second, the same moment.
+        Duel("chat", "non-stream chat, httptools", ("prototype", prototype("httptools")),
+             ("fastmock", plain("fastmock"))),
+        Duel("chat_h11", "non-stream chat, h11", ("prototype", prototype("h11")),
+             ("fastmock", fastmock("fastmock h11", "--http", "h11"))),
+        Duel("stream16", "zero-delay 16-token stream", ("prototype", prototype("httptools")),
+             ("fastmock", plain("fastmock")), "stream16.lua"),
+        Duel("varied", "non-stream chat, a new prompt per request",
+             ("prototype", prototype("httptools")), ("fastmock", plain("fastmock")),
+             "chat_varied.lua"),
         # Two identical servers: how far apart this method puts what is the same (A/A).
         Duel("same", "two plain servers (A/A control)", ("plain", plain("fastmock a")),
              ("plain again", plain("fastmock b"))),
@@ -542,9 +556,9 @@ def main() -> None:
         record["throughput"] = {s.key: {"title": s.title, "entries": compare(s, args)}
                                 for s in scenarios()}
     if "duels" in parts:
-        print("== small costs (two servers on one core at once, CPU time per request)",
+        print("== side by side (two servers on one core at once, CPU time per request)",
               flush=True)
-        record["duels"] = {d.key: duel(d, args) for d in duels()}
+        record["duels"] = {d.key: got for d in duels() if (got := duel(d, args)) is not None}
     if "streams" in parts:
         print("== streams at 20 ms per token", flush=True)
         record["streams"] = stream_runs(args)
@@ -628,18 +642,24 @@ def _startup(run: dict[str, Any], who: str, key: str) -> float | None:
 #: (what, target text, how to read it from a run, the test it must pass)
 TARGETS: list[tuple[str, str, Callable[[dict[str, Any]], float | None],
                     Callable[[float, dict[str, Any]], bool], str]] = [
-    ("non-stream chat, httptools", ">= 0.9x prototype",
-     _vs("chat", "fastmock", "prototype"),
-     lambda v, r: v >= 0.9, "{:.2f}x"),
-    ("non-stream chat, h11", ">= 0.9x prototype",
-     _vs("chat_h11", "fastmock", "prototype"),
-     lambda v, r: v >= 0.9, "{:.2f}x"),
-    ("zero-delay 16-token stream", ">= 0.9x prototype",
-     _vs("stream16", "fastmock", "prototype"),
-     lambda v, r: v >= 0.9, "{:.2f}x"),
-    ("a new prompt per request", ">= 0.6x prototype",
-     _vs("varied", "fastmock", "prototype"),
-     lambda v, r: v >= 0.6, "{:.2f}x"),
+    # Against the prototype: both on one core at once, requests per CPU-second (the target),
+    # and taking turns on the core by wall clock (as the issue first measured it; noisier).
+    ("non-stream chat, httptools (same core)", ">= 0.9x prototype",
+     _duel("chat"), lambda v, r: v >= 0.9, "{:.2f}x"),
+    ("non-stream chat, h11 (same core)", ">= 0.9x prototype",
+     _duel("chat_h11"), lambda v, r: v >= 0.9, "{:.2f}x"),
+    ("zero-delay 16-token stream (same core)", ">= 0.9x prototype",
+     _duel("stream16"), lambda v, r: v >= 0.9, "{:.2f}x"),
+    ("a new prompt per request (same core)", ">= 0.6x prototype",
+     _duel("varied"), lambda v, r: v >= 0.6, "{:.2f}x"),
+    ("non-stream chat, httptools (taking turns)", "(reported)",
+     _vs("chat", "fastmock", "prototype"), lambda v, r: True, "{:.2f}x"),
+    ("non-stream chat, h11 (taking turns)", "(reported)",
+     _vs("chat_h11", "fastmock", "prototype"), lambda v, r: True, "{:.2f}x"),
+    ("zero-delay 16-token stream (taking turns)", "(reported)",
+     _vs("stream16", "fastmock", "prototype"), lambda v, r: True, "{:.2f}x"),
+    ("a new prompt per request (taking turns)", "(reported)",
+     _vs("varied", "fastmock", "prototype"), lambda v, r: True, "{:.2f}x"),
     ("embeddings (base64)", ">= 0.5x own chat",
      _vs("routes", "embeddings", "chat"),
      lambda v, r: v >= 0.5, "{:.2f}x"),
@@ -727,9 +747,10 @@ def write_results(runs: list[dict[str, Any]]) -> None:
         lines.append("")
     if "duels" in run:
         a = run["args"]
-        lines += ["**Small costs, two servers on core 0 at once** (each under its own wrk on "
-                  "core 1, so the machine's moods hit both alike; a round's figure is the first "
-                  "server's CPU time per request over the second's, so 0.95x means 5% more "
+        lines += ["**Side by side on one core: two servers on core 0 at once** (each under "
+                  "its own wrk on core 1, so the machine's moods hit both alike; a round's "
+                  "figure is the first server's CPU time per request over the second's, i.e. "
+                  "the second's requests per CPU-second over the first's: 0.95x means 5% more "
                   f"CPU per request; {a.get('duel_pairs')} fresh pairs of "
                   f"{a.get('duel_rounds')} rounds of {a.get('duel_seconds'):g} s, the median "
                   "of all rounds)", "",
