@@ -306,15 +306,14 @@ def duel(d: Duel, args: argparse.Namespace) -> dict[str, Any] | None:
     a few percent for its whole life, so ``--duel-pairs`` fresh pairs are started in turn; the
     figure is the median round of all of them."""
     (base_label, base_make), (other_label, other_make) = d.base, d.other
-    if base_make() is None or other_make() is None:   # (the prototype is not there)
-        return None
     ratios: list[float] = []
     pair_medians: list[float] = []
     rates: dict[str, list[float]] = {base_label: [], other_label: []}
     errors = 0.0
     for _ in range(args.duel_pairs):
         a, b = base_make(), other_make()
-        assert a is not None and b is not None
+        if a is None or b is None:   # (the prototype is not there)
+            return None
         mine: list[float] = []
         try:
             a.start()

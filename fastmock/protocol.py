@@ -52,9 +52,11 @@ WRITE_LOW = 16 * 1024
 #: Requests parsed ahead of the one being answered before we stop reading (pipelining depth).
 MAX_QUEUED = 32
 
-#: More replies than one connection can be sent in one turn of the loop (what one read of
-#: pipelined requests can hold): the rate limits lend a reply its header lines for a turn only
-#: when their buckets hold this many per open connection (``trouble.Limits.grant``).
+#: Replies a connection is counted for in one turn of the loop when the rate limits decide
+#: whether to lend a reply its header lines for the turn (``trouble.Limits.grant``): only when
+#: their buckets hold this many per open connection. A client that pipelines more than this in
+#: one turn (thousands of requests in one write) gets them all, and all are taken from the
+#: buckets when the turn ends, which then refuse what follows until they have refilled.
 TURN_MOST = 4096
 
 #: What a connection waits for (its deadline says until when): no byte yet, the rest of a

@@ -354,8 +354,9 @@ class Limits:
         None (and nothing taken): not the plain case (over a limit, or a reply bigger than a
         second's worth); the long way (``Trouble.limited``) answers it.
 
-        Counted by model, when the buckets hold at least ``room`` more (more than this turn
-        can send: the protocol says how many), the credit is not counted down at all: the
+        Counted by model, when the buckets hold at least ``room`` more (what this turn is
+        expected to send at most: the protocol says how many), the credit is not counted down
+        at all: the
         reply's own parts are swapped for the ones with the header lines and its ``gate``
         opened, so the rest of the turn replays it as a server without trouble would; when
         the turn ends, what went out is counted from the metrics' records.

@@ -9,6 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fastmock.config import Config
+from fastmock.frames import CLOCK, Clock
 from fastmock.protocol_h11 import H11Protocol
 from fastmock.protocol_httptools import HttpToolsProtocol
 from helpers import Make, Rig, Server, running_server
@@ -30,3 +31,11 @@ def make(request: pytest.FixtureRequest) -> Make:
         return Rig(config or Config(), handler=request.param, **kw)  # type: ignore[arg-type]
 
     return build
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """The server's clock, for a test to move (``clock.tick(unix)``); put back afterwards."""
+    saved = (CLOCK.date, CLOCK.unix, CLOCK.unix_bytes)
+    yield CLOCK
+    CLOCK.date, CLOCK.unix, CLOCK.unix_bytes = saved

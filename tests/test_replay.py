@@ -11,7 +11,7 @@ from openai.types.chat import ChatCompletion
 
 from fastmock import tokens
 from fastmock.config import Config
-from fastmock.frames import CLOCK, Ids
+from fastmock.frames import Clock, Ids
 from fastmock.routes import route
 from fastmock.routes.common import Request
 from helpers import FakeTransport, Make, parse_responses, request_bytes, sse_events
@@ -69,17 +69,13 @@ def test_ids_count_up_in_hex_across_batches() -> None:
     assert Ids().new() != got[0]   # another process (or server) starts elsewhere
 
 
-def test_a_new_second_rebuilds_date_and_created(make: Make) -> None:
+def test_a_new_second_rebuilds_date_and_created(make: Make, clock: Clock) -> None:
     rig = make()
     rig.feed(post())
-    saved = (CLOCK.date, CLOCK.unix, CLOCK.unix_bytes)
-    try:
-        CLOCK.tick(CLOCK.unix + 3600.0)
-        (resp,) = parse_responses(rig.feed(post()))
-        assert resp.headers[b"date"] == CLOCK.date
-        assert orjson.loads(resp.body)["created"] == CLOCK.unix
-    finally:
-        CLOCK.date, CLOCK.unix, CLOCK.unix_bytes = saved
+    clock.tick(clock.unix + 3600.0)
+    (resp,) = parse_responses(rig.feed(post()))
+    assert resp.headers[b"date"] == clock.date
+    assert orjson.loads(resp.body)["created"] == clock.unix
 
 
 def test_models_changing_drops_kept_replies(make: Make) -> None:

@@ -19,7 +19,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from fastmock import tokens
 from fastmock.config import Config, ConfigError, load
-from fastmock.frames import CLOCK
+from fastmock.frames import Clock
 from fastmock.reply import Plan
 from fastmock.state import App
 from fastmock.trouble import (
@@ -378,23 +378,20 @@ def test_a_turn_of_replays_on_lent_parts_is_counted_in_full(
     assert int(after.headers[b"x-ratelimit-remaining-requests"]) < int(remaining.pop()) - 4
 
 
-def test_rate_limited_replies_still_get_a_new_second(make: Make) -> None:
+def test_rate_limited_replies_still_get_a_new_second(make: Make, clock: Clock) -> None:
     # Limits far above the load: every bucket is full again by the next request, so the header
     # lines stay the same, and the kept parts with them must still follow the clock.
     rig = make(Config(rpm=60_000_000, tpm=60_000_000_000))
     rig.feed(chat())   # (the long way, then kept)
-    saved = (CLOCK.date, CLOCK.unix, CLOCK.unix_bytes)
-    try:
-        for step in (0, 3600, 7200):
-            if step:
-                CLOCK.tick(saved[1] + step)
-            for _ in range(2):
-                (resp,) = parse_responses(rig.feed(chat()))
-                assert resp.headers[b"date"] == CLOCK.date
-                assert resp.json()["created"] == CLOCK.unix
-                assert resp.headers[b"x-ratelimit-remaining-requests"] == b"999999"
-    finally:
-        CLOCK.date, CLOCK.unix, CLOCK.unix_bytes = saved
+    start = clock.unix
+    for step in (0, 3600, 7200):
+        if step:
+            clock.tick(start + step)
+        for _ in range(2):
+            (resp,) = parse_responses(rig.feed(chat()))
+            assert resp.headers[b"date"] == clock.date
+            assert resp.json()["created"] == clock.unix
+            assert resp.headers[b"x-ratelimit-remaining-requests"] == b"999999"
 
 
 def test_a_waiting_client_that_leaves_gives_up_its_place(make: Make) -> None:
