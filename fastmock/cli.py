@@ -6,6 +6,7 @@ hold 0.4 MB of every server's memory); argparse is imported for ``--help`` only.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -105,8 +106,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _settled(line: str) -> None:
+    """Listening: what start-up made stays for the server's life (frozen, never scanned by
+    the collector again) and the collector, off while starting, runs again."""
+    gc.freeze()
+    gc.enable()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    gc.disable()   # (start-up makes only what lives on: no cycles to look for; _settled)
     if "--help" in argv or "-h" in argv:
         parser().print_help()
         return 0
@@ -127,11 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         count = workers.count(config.workers)
         if count > 1:
+            gc.enable()
             return workers.supervise(config, argv, count)
     import uvloop
 
     from .server import serve
     try:
-        return uvloop.run(serve(config))
+        return uvloop.run(serve(config, _settled))
     except KeyboardInterrupt:
         return 0

@@ -230,7 +230,8 @@ class Pair:
     Counted by model (no API keys), the credit is kept on the reply itself (``Ready.credit``),
     so a request that uses it costs one attribute; counted by key, it is kept here. Counted by
     model with more room in the buckets than a turn can use, the reply is lent the parts with
-    the header lines instead and costs nothing per request (``Limits.grant``).
+    the header lines instead and costs nothing per request (``Limits.grant``): for the turn,
+    or for the rest of the second when the buckets hold more than a second can use.
     """
 
     __slots__ = ("requests", "tokens", "ready", "on_ready", "parts", "credit", "given",
@@ -300,6 +301,12 @@ class Pair:
 #: Most credit given at once (one turn of the loop rarely reads more requests than this).
 MAX_CREDIT = 256
 
+#: More replies than one process can send in a second (it replays a kept reply at about
+#: 100,000 a second on today's cores; each costs microseconds of Python): buckets that hold
+#: this many more lend a reply its header lines until the next tick of the clock, the
+#: second's end, rather than for one turn of the loop.
+SECOND_MOST = 1_000_000
+
 
 class Limits:
     """Buckets per API key (or per model without keys) for requests and tokens per minute."""
@@ -356,10 +363,12 @@ class Limits:
 
         Counted by model, when the buckets hold at least ``room`` more (what this turn is
         expected to send at most: the protocol says how many), the credit is not counted down
-        at all: the
-        reply's own parts are swapped for the ones with the header lines and its ``gate``
-        opened, so the rest of the turn replays it as a server without trouble would; when
-        the turn ends, what went out is counted from the metrics' records.
+        at all: the reply's own parts are swapped for the ones with the header lines and its
+        ``gate`` opened, so the rest of the turn replays it as a server without trouble would;
+        when the turn ends, what went out is counted from the metrics' records. When they
+        hold SECOND_MOST more, the same lasts until the clock's tick ends the second (the
+        metrics' fold settles it, and the reply is framed again for the new second), so a
+        busy server asks the buckets once a second, not once a turn.
 
         It does what ``Bucket.take`` and ``Bucket.header_lines`` do, inline and for both
         buckets in one format: written with those methods (and a cache of the lines in the
@@ -418,7 +427,8 @@ class Limits:
         else:   # (new figures, or the reply itself was framed again for a new second)
             parts = (now_parts[0], self.template % values + now_parts[1], *now_parts[2:])
             pair.shown, pair.shown_for, pair.shown_parts = values, now_parts, parts
-        if credit >= room and who is ready.limited_as:   # lend the reply these parts
+        if who is ready.limited_as and credit >= (room if room < SECOND_MOST
+                                                   else SECOND_MOST):   # lend these parts
             pair.ready, pair.parts, pair.given, pair.taken_at = ready, parts, 0, now
             pair.lent, pair.mark, pair.kept_now = True, len(self.sent), now_parts
             pair.on_ready = False
@@ -426,7 +436,7 @@ class Limits:
             if len(self.lent) >= 4096:   # (the metrics' fold settles them once a second)
                 self.lent[:] = [p for p in self.lent if p.lent]
             self.lent.append(pair)
-            if not pair.settling:
+            if credit < SECOND_MOST and not pair.settling:   # (else: the clock's tick)
                 pair.settling = True
                 self.soon(pair.settle)  # type: ignore[misc]
         elif credit > 0:

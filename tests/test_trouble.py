@@ -161,6 +161,31 @@ def test_roomy_buckets_lend_the_reply_its_lines_for_the_turn() -> None:
     assert pair.requests.full_at == pytest.approx(before + 1e-5)
 
 
+def test_buckets_roomier_than_a_second_lend_the_reply_its_lines_until_the_tick() -> None:
+    turn_ends: list[Any] = []
+    sent: list[Any] = []
+    limits = Limits(120_000_000, 0, turn_ends.append, sent)   # 2,000,000 requests a second
+    kept = _Kept("m", 50)
+    own = kept.now
+    parts = limits.grant("m", kept, room=10**9)           # type: ignore[arg-type]
+    assert parts is not None and b"remaining-requests: 1999999\r\n" in parts[1]
+    assert kept.now is parts and kept.gate is None
+    assert turn_ends == []                                # nothing to do when the turn ends
+    pair = limits.buckets["m"]
+    assert pair.requests is not None
+    before = pair.requests.full_at
+    sent += [kept] * 5001                                 # many turns of the same second
+    limits.settle_lent()                                  # the tick: the metrics' fold
+    assert kept.now is own and kept.gate == "trouble" and not pair.lent
+    assert pair.requests.full_at == pytest.approx(before + 5000 * 3e-8, rel=1e-6)
+    # Less room than a second can use (but more than the turn's): lent for the turn only.
+    limits2 = Limits(6_000_000, 0, turn_ends.append, sent)
+    limits2.grant("m", kept, room=1000)                   # type: ignore[arg-type]
+    assert kept.gate is None and len(turn_ends) == 1
+    turn_ends.pop()()
+    assert kept.gate == "trouble"
+
+
 def test_credit_for_one_turn_is_settled_into_the_buckets() -> None:
     turn_ends: list[Any] = []
     limits = Limits(600, 60000, turn_ends.append)     # 10 requests, 1000 tokens a second
