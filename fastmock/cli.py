@@ -6,7 +6,6 @@ hold 0.4 MB of every server's memory); argparse is imported for ``--help`` only.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import sys
@@ -106,16 +105,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _settled(line: str) -> None:
-    """Listening: what start-up made stays for the server's life (frozen, never scanned by
-    the collector again) and the collector, off while starting, runs again."""
-    gc.freeze()
-    gc.enable()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    gc.disable()   # (start-up makes only what lives on: no cycles to look for; _settled)
     if "--help" in argv or "-h" in argv:
         parser().print_help()
         return 0
@@ -136,12 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         count = workers.count(config.workers)
         if count > 1:
-            gc.enable()
             return workers.supervise(config, argv, count)
     import uvloop
 
     from .server import serve
     try:
-        return uvloop.run(serve(config, _settled))
+        return uvloop.run(serve(config))
     except KeyboardInterrupt:
         return 0

@@ -135,19 +135,3 @@ def test_http_date_format() -> None:
 
     for t in (0.0, 784111777.0, 1795344000.5, 951782400.0):   # incl. a leap day
         assert http_date(t) == formatdate(t, usegmt=True).encode()
-
-
-def test_start_up_runs_without_the_collector_and_freezes_what_it_made() -> None:
-    """``python -m fastmock`` loads and builds with the cyclic collector off; once listening,
-    what was made is frozen (never scanned again) and the collector is on."""
-    import gc
-
-    from fastmock import cli
-
-    gc.disable()
-    try:
-        cli._settled("fastmock listening on ...")
-        assert gc.isenabled() and gc.get_freeze_count() > 0
-    finally:
-        gc.unfreeze()
-        gc.enable()
