@@ -156,12 +156,14 @@ PeerFactory = Callable[[], "Peer | None"]
 BOTH_CORES = ["taskset", "-c", "0,1"]
 
 
-def fastmock(name: str, *args: str) -> PeerFactory:
+def fastmock(name: str, *args: str, config: bool = True) -> PeerFactory:
+    """fastmock with ``args``, and the bench's TOML (a paced model) unless ``config`` is off."""
     def make() -> Peer:
         port = free_port()
         cores = BOTH_CORES if "--workers" in args else list(SERVER_CORE)
-        return Peer(name, [PY, "-m", "fastmock", "--port", str(port), "--config",
-                           str(TOML), *args], port, cores=cores)
+        toml = ["--config", str(TOML)] if config else []
+        return Peer(name, [PY, "-m", "fastmock", "--port", str(port), *toml, *args], port,
+                    cores=cores)
     return make
 
 
@@ -464,7 +466,6 @@ def stream_runs(args: argparse.Namespace) -> dict[str, Any]:
     last = on_prototype() if first is not None else None
     if first is not None and last is not None:
         out["prototype_1000"] = [first, last]
-        out["prototype"] = first
     up = all(holds(r) for r in tried)
     n = 1250 if up else 500
     while 100 <= n <= args.max_streams:
@@ -493,11 +494,9 @@ def startups(count: int) -> dict[str, Any]:
     """Start to first answered /health, and RSS half a second later: median of ``count``,
     the servers taking turns (prototype, fastmock, prototype, ...) so that a slow spell of the
     machine falls on both. fastmock starts on its defaults, as ``make run`` starts it."""
-    def default() -> Peer:
-        port = free_port()
-        return Peer("fastmock", [PY, "-m", "fastmock", "--port", str(port), "--log-level",
-                                 "warning"], port)
-    factories: dict[str, PeerFactory] = {"prototype": prototype("httptools"), "fastmock": default}
+    factories: dict[str, PeerFactory] = {
+        "prototype": prototype("httptools"),
+        "fastmock": fastmock("fastmock", "--log-level", "warning", config=False)}
     ms: dict[str, list[float]] = {name: [] for name in factories}
     rss: dict[str, list[float]] = {name: [] for name in factories}
     for _ in range(count):
@@ -642,13 +641,15 @@ def _cost(run: dict[str, Any], case: str, base: str) -> float | None:
 def _p99_1000(run: dict[str, Any], who: str) -> float | None:
     """ITL p99 of 1000 streams: the mean of the two runs of each server (taken in the order
     prototype, fastmock, fastmock, prototype), or the one run of earlier records."""
-    got = run.get("streams", {})
-    s = got.get(who)
-    if isinstance(s, list):
-        s = [r for r in s if r["streams"] == 1000]
-    elif who == "prototype":
-        s = got.get("prototype_1000") or ([s] if s else [])
+    s = _prototype_1000(run) if who == "prototype" else [
+        r for r in run.get("streams", {}).get(who, []) if r["streams"] == 1000]
     return statistics.fmean(float(r["itl_ms_p99"]) for r in s) if s else None
+
+
+def _prototype_1000(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The prototype's runs of 1000 streams: two, or one in records before they were two."""
+    got = run.get("streams", {})
+    return list(got.get("prototype_1000") or ([got["prototype"]] if "prototype" in got else []))
 
 
 def _held(run: dict[str, Any]) -> float | None:
@@ -795,10 +796,8 @@ def write_results(runs: list[dict[str, Any]]) -> None:
                   "| server | streams | completed | errors | ITL p1 | p50 | p99 | max | "
                   "TTFT p99 | client lag p99 | held |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-        got = run["streams"]
-        rows = [("prototype", r) for r in got.get("prototype_1000")
-                or ([got["prototype"]] if "prototype" in got else [])] \
-            + [("fastmock", r) for r in got["fastmock"]]
+        rows = [("prototype", r) for r in _prototype_1000(run)] \
+            + [("fastmock", r) for r in run["streams"]["fastmock"]]
         for who, r in rows:
             lines.append(f"| {who} | {r['streams']} | {r['completed_streams']} | {r['errors']} | "
                          f"{r['itl_ms_p1']} | {r['itl_ms_p50']} | {r['itl_ms_p99']} | "

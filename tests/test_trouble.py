@@ -403,6 +403,26 @@ def test_a_turn_of_replays_on_lent_parts_is_counted_in_full(
     assert int(after.headers[b"x-ratelimit-remaining-requests"]) < int(remaining.pop()) - 4
 
 
+def test_replays_on_parts_lent_for_the_second_are_counted_at_the_tick(make: Make) -> None:
+    rig = make(Config(rpm=120_000_000))                   # 2,000,000 requests a second
+    turn_ends: list[Any] = []
+    rig.app.soon, rig.app.trouble = turn_ends.append, None
+    rig.app.rebuild_trouble()
+    rig.feed(chat())                                      # (the long way, then kept)
+    while turn_ends:
+        turn_ends.pop()()
+    replies = [r for _ in range(3) for r in parse_responses(rig.feed(chat() * 4), 4)]
+    assert turn_ends == []                                # three turns, nothing due at their end
+    assert rig.app.trouble is not None and rig.app.trouble.limits is not None
+    pair = rig.app.trouble.limits.buckets["gpt-4o-mini"]
+    assert pair.lent and pair.requests is not None
+    assert len({r.headers[b"x-ratelimit-remaining-requests"] for r in replies}) == 1
+    before = pair.requests.full_at
+    rig.app.meter.fold()                                  # the clock's tick
+    assert not pair.lent
+    assert pair.requests.full_at == pytest.approx(before + 11 * 3e-8, rel=1e-6)
+
+
 def test_rate_limited_replies_still_get_a_new_second(make: Make, clock: Clock) -> None:
     # Limits far above the load: every bucket is full again by the next request, so the header
     # lines stay the same, and the kept parts with them must still follow the clock.
