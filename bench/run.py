@@ -52,6 +52,9 @@ OUT = BENCH / "out"
 RUNS = BENCH / "runs.json"
 PROTOTYPE = ROOT.parent / "shared" / "reference" / "prototype"
 PY = sys.executable
+#: fastmock as ``make run`` starts it: the venv's ``fastmock`` script (``-m fastmock`` without one).
+FASTMOCK = ([str(Path(PY).parent / "fastmock")] if (Path(PY).parent / "fastmock").exists()
+            else [PY, "-m", "fastmock"])
 SERVER_CORE = ["taskset", "-c", "0"]
 LOAD_CORE = ["taskset", "-c", "1"]
 ANALYSIS_MARK = "<!-- analysis: kept across runs; everything above is generated -->"
@@ -162,8 +165,9 @@ def fastmock(name: str, *args: str, config: bool = True) -> PeerFactory:
         port = free_port()
         cores = BOTH_CORES if "--workers" in args else list(SERVER_CORE)
         toml = ["--config", str(TOML)] if config else []
-        return Peer(name, [PY, "-m", "fastmock", "--port", str(port), *toml, *args], port,
-                    cores=cores)
+        # PYTHONPATH: this checkout's fastmock, whichever one the venv's script was made for
+        return Peer(name, [*FASTMOCK, "--port", str(port), *toml, *args], port,
+                    env={"PYTHONPATH": str(ROOT)}, cores=cores)
     return make
 
 

@@ -128,8 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         count = workers.count(config.workers)
         if count > 1:
             return workers.supervise(config, argv, count)
-    import uvloop
+    from .loop import load_uvloop
 
+    uvloop = load_uvloop()
     from .server import serve
     try:
         return uvloop.run(serve(config))

@@ -67,6 +67,17 @@ def raise_fd_limit(wanted: int) -> None:
         pass
 
 
+def _listen_host(host: str) -> str | list[bytes]:
+    """The host as uvloop should resolve it: an ASCII name or address as bytes (in a list,
+    which uvloop reads as hosts), for uvloop encodes a str with the IDNA codec, whose import
+    (unicodedata, stringprep) is a tenth of a start; "" (every interface) and other names as
+    they are."""
+    try:
+        return [host.encode("ascii")] if host else host
+    except UnicodeEncodeError:
+        return host
+
+
 def restore_state(app: App, path: str) -> None:
     """Apply a state file's keys and models, and save the state there after every change."""
     from . import statefile  # only with --state-file
@@ -254,8 +265,8 @@ async def serve(config: Config, on_ready: Callable[[str], None] | None = None) -
     try:
         server = await loop.create_server(
             lambda: handler(app, scheduler, connections),
-            config.host, config.port, backlog=BACKLOG, reuse_address=True,
-            reuse_port=worker is not None)
+            _listen_host(config.host),  # type: ignore[arg-type]  # uvloop takes bytes
+            config.port, backlog=BACKLOG, reuse_address=True, reuse_port=worker is not None)
     except OSError as exc:
         print(f"fastmock: error: cannot listen on {config.host}:{config.port}: {exc.strerror}",
               file=sys.stderr)

@@ -1,0 +1,77 @@
+"""What a start loads: uvloop without the TLS library, the listening host without the IDNA codec."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import urllib.request
+from pathlib import Path
+
+import orjson
+
+from tests.helpers import running_server
+
+
+def _mapped(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_a_running_server_has_neither_the_tls_library_nor_the_idna_codec_loaded() -> None:
+    with running_server() as s:
+        with urllib.request.urlopen(s.base + "/v1/models") as r:
+            assert orjson.loads(r.read())["data"]
+        maps = _mapped(s.proc.pid)
+    assert "/_ssl." not in maps and "libssl" not in maps
+    assert "/unicodedata." not in maps
+
+
+def test_a_host_by_name_still_listens() -> None:
+    with running_server("--host", "localhost") as s:
+        assert "http://localhost:" in s.startup_line
+        with urllib.request.urlopen(s.base + "/health") as r:
+            assert r.status == 200
+
+
+def _python(code: str) -> dict[str, object]:
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    return dict(orjson.loads(out.strip().splitlines()[-1]))
+
+
+ECHO = """
+    import json, sys
+    from fastmock.loop import load_uvloop
+    {before}
+    uvloop = load_uvloop()
+    ssl_then = "ssl" in sys.modules
+    import asyncio
+
+    async def main():
+        async def echo(r, w):
+            w.write(await r.readline()); await w.drain(); w.close()
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(b"over uvloop\\n")
+        line = await r.readline()
+        w.close(); server.close()
+        return line.decode(), type(asyncio.get_running_loop()).__module__
+
+    line, loop = uvloop.run(main())
+    import ssl
+    print(json.dumps({{"line": line, "loop": loop, "ssl_then": ssl_then,
+                      "real_ssl_after": hasattr(ssl, "OPENSSL_VERSION")}}))
+"""
+
+
+def test_uvloop_loads_and_runs_without_ssl_and_ssl_is_the_real_one_afterwards() -> None:
+    got = _python(ECHO.format(before=""))
+    assert got == {"line": "over uvloop\n", "loop": "uvloop", "ssl_then": False,
+                   "real_ssl_after": True}
+
+
+def test_with_asyncio_already_loaded_it_is_a_plain_import() -> None:
+    got = _python(ECHO.format(before="import asyncio"))
+    assert got == {"line": "over uvloop\n", "loop": "uvloop", "ssl_then": True,
+                   "real_ssl_after": True}
