@@ -432,31 +432,32 @@ def holds(result: dict[str, Any], itl_ms: float = 20.0, tolerance: float = 2.0) 
 
 
 def stream_runs(args: argparse.Namespace) -> dict[str, Any]:
-    """1000 streams at 20 ms on the prototype and on fastmock, each on a fresh server, four
-    times each in the order prototype, fastmock, fastmock, prototype, twice over (a slow spell
-    of the machine, or one that passes, falls on both alike; each one's figure is the median of
-    its four). Then fastmock's search: up by 250 streams while ITL p1 and p99 stay within 2 ms
-    of 20 ms, or down by halves until they do."""
+    """1000 streams at 20 ms on the prototype and on fastmock, each on a fresh server, in
+    short runs (``--compare-seconds``) taken in the order prototype, fastmock, fastmock,
+    prototype, ``--compare-blocks`` times over (a slow spell of the machine, or one that
+    passes, falls on both alike; each one's figure is the median of its runs). Then fastmock's
+    search: up by 250 streams while ITL p1 and p99 stay within 2 ms of 20 ms, or down by
+    halves until they do."""
     out: dict[str, Any] = {}
 
-    def on_prototype() -> dict[str, Any] | None:
+    def on_prototype(seconds: float) -> dict[str, Any] | None:
         peer = prototype("httptools", delay_ms=20)()
         if peer is None:
             return None
         peer.start()
         try:
-            result = streams(peer.port, 1000, args.stream_seconds, "m")
+            result = streams(peer.port, 1000, seconds, "m")
         finally:
             peer.stop()
         print(f"   prototype, 1000 streams: ITL p99 {result['itl_ms_p99']} ms", flush=True)
         return result
 
-    def on_fastmock(n: int) -> dict[str, Any]:
+    def on_fastmock(n: int, seconds: float) -> dict[str, Any]:
         fm = fastmock("fastmock httptools", "--http", "httptools")()
         assert fm is not None
         fm.start()
         try:
-            result = streams(fm.port, n, args.stream_seconds, "paced-20ms")
+            result = streams(fm.port, n, seconds, "paced-20ms")
             result["server_pacing"] = fm.stats()["pacing"]
         finally:
             fm.stop()
@@ -467,16 +468,17 @@ def stream_runs(args: argparse.Namespace) -> dict[str, Any]:
 
     tried: list[dict[str, Any]] = []
     theirs: list[dict[str, Any] | None] = []
-    for _ in range(2):
-        theirs.append(on_prototype())
-        tried += [on_fastmock(1000), on_fastmock(1000)]
-        theirs.append(on_prototype() if theirs[0] is not None else None)
+    short = args.compare_seconds
+    for _ in range(args.compare_blocks):
+        theirs.append(on_prototype(short))
+        tried += [on_fastmock(1000, short), on_fastmock(1000, short)]
+        theirs.append(on_prototype(short) if theirs[0] is not None else None)
     if all(r is not None for r in theirs):
         out["prototype_1000"] = theirs
     up = all(holds(r) for r in tried)
     n = 1250 if up else 500
     while 100 <= n <= args.max_streams:
-        result = on_fastmock(n)
+        result = on_fastmock(n, args.stream_seconds)
         tried.append(result)
         if holds(result) != up:
             break
@@ -558,7 +560,12 @@ def main() -> None:
                     help="fresh pairs of servers per same-core comparison")
     ap.add_argument("--duel-rounds", type=int, default=3, help="rounds per pair")
     ap.add_argument("--duel-seconds", type=float, default=2, help="length of each such round")
-    ap.add_argument("--stream-seconds", type=float, default=6.0)
+    ap.add_argument("--stream-seconds", type=float, default=6.0,
+                    help="length of each run of the streams' search and of the 2 workers")
+    ap.add_argument("--compare-seconds", type=float, default=3.0,
+                    help="length of each run of 1000 streams against the prototype")
+    ap.add_argument("--compare-blocks", type=int, default=4,
+                    help="prototype, fastmock, fastmock, prototype: this many times")
     ap.add_argument("--max-streams", type=int, default=4000)
     ap.add_argument("--starts", type=int, default=9, help="starts measured per server")
     ap.add_argument("--cost-requests", type=int, default=1024,
@@ -646,15 +653,16 @@ def _cost(run: dict[str, Any], case: str, base: str) -> float | None:
 
 
 def _p99_1000(run: dict[str, Any], who: str) -> float | None:
-    """ITL p99 of 1000 streams: the median of each server's runs (four each, taken in the order
-    prototype, fastmock, fastmock, prototype, twice; two or one in earlier records)."""
+    """ITL p99 of 1000 streams: the median of each server's runs (taken in the order
+    prototype, fastmock, fastmock, prototype, several times over; two or one in earlier
+    records)."""
     s = _prototype_1000(run) if who == "prototype" else [
         r for r in run.get("streams", {}).get(who, []) if r["streams"] == 1000]
     return statistics.median(float(r["itl_ms_p99"]) for r in s) if s else None
 
 
 def _prototype_1000(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """The prototype's runs of 1000 streams: four (two, or one, in earlier records)."""
+    """The prototype's runs of 1000 streams (two, or one, in earlier records)."""
     got = run.get("streams", {})
     return list(got.get("prototype_1000") or ([got["prototype"]] if "prototype" in got else []))
 
@@ -799,8 +807,8 @@ def write_results(runs: list[dict[str, Any]]) -> None:
         lines += ["**Streams at 20 ms per token, 50 tokens each** (bench/stream_client.py: TTFT "
                   "and ITL as a client reads them; its own loop lag shows when the client, not "
                   "the server, is late; 1000 streams in the order prototype, fastmock, "
-                  "fastmock, prototype, twice over, each one's target figure the median of its "
-                  "runs)", "",
+                  "fastmock, prototype, several times over in short runs, each one's target "
+                  "figure the median of its runs)", "",
                   "| server | streams | completed | errors | ITL p1 | p50 | p99 | max | "
                   "TTFT p99 | client lag p99 | held |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
