@@ -70,8 +70,8 @@ def raise_fd_limit(wanted: int) -> None:
 def _listen_host(host: str) -> str | list[bytes]:
     """The host as uvloop should resolve it: an ASCII name or address as bytes (in a list,
     which uvloop reads as hosts), for uvloop encodes a str with the IDNA codec, whose import
-    (unicodedata, stringprep) is a tenth of a start; "" (every interface) and other names as
-    they are."""
+    (unicodedata, stringprep) a start otherwise does without; "" (every interface) and other
+    names as they are."""
     try:
         return [host.encode("ascii")] if host else host
     except UnicodeEncodeError:
