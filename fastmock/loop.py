@@ -1,7 +1,7 @@
 """uvloop, loaded without the TLS library.
 
 fastmock serves plain HTTP only (TLS, when wanted, ends in a proxy in front of it), yet
-``import uvloop`` loads ``ssl`` and with it libssl and libcrypto: 4.6 MB of an idle server's
+``import uvloop`` loads ``ssl`` and with it libssl and libcrypto: 4.4 MB of an idle server's
 memory. asyncio has a way of running without ``ssl`` (it is optional there); uvloop has none,
 but reads a dozen names from it once, at import, for its TLS transport, which fastmock never
 makes. So at start:

@@ -71,6 +71,15 @@ def test_uvloop_loads_and_runs_without_ssl_and_ssl_is_the_real_one_afterwards() 
                    "real_ssl_after": True}
 
 
+def test_a_uvloop_that_wants_more_of_ssl_gets_a_plain_import() -> None:
+    """(A uvloop that read a name the stand-in lacks: loaded again with the real ssl.)"""
+    broken = ("import fastmock.loop as fl; made = fl._stand_in; "
+              "fl._stand_in = lambda: (lambda m: (delattr(m, 'MemoryBIO'), m)[1])(made())")
+    got = _python(ECHO.format(before=broken))
+    assert got == {"line": "over uvloop\n", "loop": "uvloop", "ssl_then": True,
+                   "real_ssl_after": True}
+
+
 def test_with_asyncio_already_loaded_it_is_a_plain_import() -> None:
     got = _python(ECHO.format(before="import asyncio"))
     assert got == {"line": "over uvloop\n", "loop": "uvloop", "ssl_then": True,
