@@ -140,7 +140,7 @@ def test_roomy_buckets_lend_the_reply_its_lines_for_the_turn() -> None:
     before = pair.requests.full_at
     turn_ends.pop()()                                     # the turn ends
     assert kept.now is own and kept.gate == "trouble" and not pair.lent
-    assert pair.requests.full_at == pytest.approx(before + 3 * 1e-5)
+    assert pair.requests.full_at == pytest.approx(before + 3 * 1e-5, abs=1e-9)
     # Not roomy enough for the turn: credit counted down, as before.
     tight = _Kept("m", 50)
     limits.grant("m", tight, room=10**6)                  # type: ignore[arg-type]
@@ -155,10 +155,10 @@ def test_roomy_buckets_lend_the_reply_its_lines_for_the_turn() -> None:
     before = pair.requests.full_at
     limits.settle_lent()
     assert kept.now is fresh and kept.gate == "trouble" and limits.lent == []
-    assert pair.requests.full_at == pytest.approx(before + 1e-5)
+    assert pair.requests.full_at == pytest.approx(before + 1e-5, abs=1e-9)
     assert len(sent) == mark + 2
     turn_ends.pop()()                                     # (already settled: nothing)
-    assert pair.requests.full_at == pytest.approx(before + 1e-5)
+    assert pair.requests.full_at == pytest.approx(before + 1e-5, abs=1e-9)
 
 
 def test_buckets_roomier_than_a_second_lend_the_reply_its_lines_until_the_tick() -> None:
@@ -177,7 +177,7 @@ def test_buckets_roomier_than_a_second_lend_the_reply_its_lines_until_the_tick()
     sent += [kept] * 5001                                 # many turns of the same second
     limits.settle_lent()                                  # the tick: the metrics' fold
     assert kept.now is own and kept.gate == "trouble" and not pair.lent
-    assert pair.requests.full_at == pytest.approx(before + 5000 * 3e-8, rel=1e-6)
+    assert pair.requests.full_at == pytest.approx(before + 5000 * 5e-7, abs=1e-9)   # 0.5 us each
     # Less room than a second can use (but more than the turn's): lent for the turn only.
     limits2 = Limits(6_000_000, 0, turn_ends.append, sent)
     limits2.grant("m", kept, room=1000)                   # type: ignore[arg-type]
@@ -202,8 +202,8 @@ def test_credit_for_one_turn_is_settled_into_the_buckets() -> None:
     before = requests.full_at, tokens.full_at
     turn_ends.pop()()                                 # the turn ends
     assert kept.credit == 0 and pair.ready is None
-    assert requests.full_at == pytest.approx(before[0] + 4 * 0.1)
-    assert tokens.full_at == pytest.approx(before[1] + 4 * 50 * 0.001)
+    assert requests.full_at == pytest.approx(before[0] + 4 * 0.1, abs=1e-9)
+    assert tokens.full_at == pytest.approx(before[1] + 4 * 50 * 0.001, abs=1e-9)
     # Five of ten taken: five more go (each through grant now, then on credit), none beyond.
     granted = 0
     for _ in range(8):
@@ -398,7 +398,7 @@ def test_a_turn_of_replays_on_lent_parts_is_counted_in_full(
     assert pair.requests is not None
     before = pair.requests.full_at
     turn_ends.pop()()
-    assert pair.requests.full_at == pytest.approx(before + 5 * 0.01)   # five more, counted
+    assert pair.requests.full_at == pytest.approx(before + 5 * 0.01, abs=1e-9)  # five more, counted
     (after,) = parse_responses(rig.feed(chat()))         # the next turn asks the buckets
     assert int(after.headers[b"x-ratelimit-remaining-requests"]) < int(remaining.pop()) - 4
 
@@ -420,7 +420,7 @@ def test_replays_on_parts_lent_for_the_second_are_counted_at_the_tick(make: Make
     before = pair.requests.full_at
     rig.app.meter.fold()                                  # the clock's tick
     assert not pair.lent
-    assert pair.requests.full_at == pytest.approx(before + 11 * 3e-8, rel=1e-6)
+    assert pair.requests.full_at == pytest.approx(before + 11 * 5e-7, abs=1e-9)
 
 
 def test_rate_limited_replies_still_get_a_new_second(make: Make, clock: Clock) -> None:
