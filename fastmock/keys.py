@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from .reply import Header
@@ -65,6 +66,10 @@ def presented_key(headers: list[Header]) -> bytes | None:
     return None
 
 
+def _nothing() -> None:
+    pass
+
+
 #: Accepted key headers remembered as they arrived; see ``KeyRing.accepted``.
 ACCEPTED_LIMIT = 1024
 
@@ -72,7 +77,7 @@ ACCEPTED_LIMIT = 1024
 class KeyRing:
     """The keys that open the API."""
 
-    __slots__ = ("_entries", "accepted", "active", "admin", "read")
+    __slots__ = ("_entries", "accepted", "active", "admin", "read", "forget")
 
     def __init__(self, admin: bool = False) -> None:
         self._entries: dict[bytes, KeyEntry] = {}
@@ -89,6 +94,9 @@ class KeyRing:
         self.admin = admin
         #: Whether requests must be read for a key at all (API keys exist, or an admin key).
         self.read = admin
+        #: Called when the keys change, after ``accepted`` is emptied: the connections forget
+        #: the key they accepted last (see ``protocol.BaseProtocol.known``).
+        self.forget: Callable[[], object] = _nothing
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -142,6 +150,7 @@ class KeyRing:
         self.active = bool(self._entries)
         self.read = self.active or self.admin
         self.accepted.clear()
+        self.forget()
 
     def check_headers(self, headers: list[Header]) -> bool:
         """Whether the request's headers (lower-case names) present one of our keys."""

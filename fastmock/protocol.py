@@ -72,6 +72,12 @@ _ERROR_MESSAGES = {
     505: "This server speaks HTTP/1.0 and HTTP/1.1 only",
 }
 
+#: A connection's known key while keys are needed and none was accepted on it yet: no
+#: request's key is this tuple, nor is any header this item (a name ends at its colon). And
+#: the value of no known key: equal to no header's value.
+UNKNOWN: Header = (b":", b"")
+NO_VALUE = object()
+
 #: A queued request: (method, target, body, key header, other headers, close, http10), or a
 #: request that could not be read: (None, status, detail).
 Queued = tuple[object, ...]
@@ -105,7 +111,7 @@ class BaseProtocol(asyncio.Protocol):
         # per connection
         "app", "scheduler", "connections", "transport", "writing_paused", "reading_paused",
         "loopback", "deadline", "waiting", "served", "swept", "in_message", "_queue", "_eof",
-        "_metered",
+        "_metered", "known", "known_value",
         # per reply
         "stream", "_close_after", "_slot", "_waiting_for", "model",
     )
@@ -137,6 +143,13 @@ class BaseProtocol(asyncio.Protocol):
         self._metered = app.meter.sent.append
         #: The model of the reply being paced or waiting (for /metrics' gauges).
         self.model = ""
+        #: The key header last accepted on this connection, and its value: a handler that reads
+        #: that value again hands this very tuple on as the request's key, which is then
+        #: accepted by identity (a load test's client sends one key over and over: no hash, no
+        #: dict probe). None while the API needs no key: a request without one (key None) is
+        #: accepted the same way. Forgotten whenever the keys change (``forget_key``).
+        self.known: Header | None = UNKNOWN if app.keys.active else None
+        self.known_value: object = NO_VALUE
 
     # -- transport callbacks -------------------------------------------------------------------
 
@@ -244,8 +257,8 @@ class BaseProtocol(asyncio.Protocol):
             if ready is None:
                 if app.shapes.table and self._reshape(method, target, body, key):
                     return
-            elif (ready.open or not app.keys.active
-                  or (key is not None and key[1] in app.keys.accepted)):
+            elif (ready.open or key is self.known or not app.keys.active
+                  or (key is not None and key[1] in app.keys.accepted and self._know(key))):
                 if ready.date is not CLOCK.date and not ready.refresh(dispatch(ready.req, app)):
                     del app.ready[(method, target, body)]
                 else:
@@ -280,6 +293,16 @@ class BaseProtocol(asyncio.Protocol):
                         self._send(ready)
                     return
         self._answer(method, target, body, key, headers, close, http10)
+
+    def _know(self, key: Header) -> bool:
+        """Take ``key`` (accepted) as this connection's known key; True."""
+        self.known, self.known_value = key, key[1]
+        return True
+
+    def forget_key(self) -> None:
+        """The keys changed: what was accepted may not be any more."""
+        self.known = UNKNOWN if self.app.keys.active else None
+        self.known_value = NO_VALUE
 
     def _granted(self, ready: Ready, key: Header | None) -> Parts | None:
         """A kept reply with trouble configured, beyond its credit: its parts with the rate

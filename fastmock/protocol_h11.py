@@ -140,8 +140,8 @@ class H11Protocol(BaseProtocol):
                     self.request_error(*self.body_too_large())
                     return False
             elif kind is KEY:
-                if self._key is None:
-                    self._key = (name, value)
+                if self._key is None:   # (see BaseProtocol.known)
+                    self._key = self.known if value == self.known_value else (name, value)
             elif kind is OTHER:
                 self._headers.append((name, value))
             elif kind is CONNECTION:

@@ -31,7 +31,7 @@ class HttpToolsProtocol(BaseProtocol):
 
     __slots__ = (
         # per connection; llhttp hands over the URL, headers and body to C methods of these
-        "parser", "_table", "_quiet", "_stopped", "_url_parts", "_fields", "_parts",
+        "parser", "_table", "_quiet", "_stopped", "_url_parts", "_fields", "_items", "_parts",
         "on_url", "on_header", "on_body", "_max_fields", "_max_head", "_max_body", "_v11",
         "_keys", "_key_name",
         # per request being parsed
@@ -50,6 +50,7 @@ class HttpToolsProtocol(BaseProtocol):
         # lookup does) and counts once toward the head limits.
         self._url_parts: list[bytes] = []
         self._fields: dict[bytes, bytes] = {}
+        self._items = self._fields.items()   # (a live view)
         self._parts: list[bytes] = []
         self.on_url = self._url_parts.append
         self.on_header = self._fields.setdefault
@@ -155,17 +156,21 @@ class HttpToolsProtocol(BaseProtocol):
                 if kind:
                     self._header(kind, name, value, partial)
         elif self._keys.read:
-            # Only quiet names: the key is usually under the spelling this client used last;
-            # if not, look at every field (and learn the spelling).
-            found = fields.get(self._key_name)
-            if found is not None:
-                self._key = (self._key_name, found)
+            # Only quiet names. The key this connection sent last (as sent: see
+            # BaseProtocol.known), else the spelling it used last; else every field is looked
+            # at (and the spelling learned).
+            if self.known in self._items:  # type: ignore[operator]  # (None is in no dict)
+                self._key = self.known
             else:
-                kinds = self._table.kinds
-                for name, value in fields.items():
-                    if kinds.get(name) is KEY:
-                        self._header(KEY, name, value, partial)
-                        break
+                found = fields.get(self._key_name)
+                if found is not None:
+                    self._key = (self._key_name, found)
+                else:
+                    kinds = self._table.kinds
+                    for name, value in fields.items():
+                        if kinds.get(name) is KEY:
+                            self._header(KEY, name, value, partial)
+                            break
         fields.clear()
 
     def _header(self, kind: int, name: bytes, value: bytes, partial: bool) -> None:
@@ -214,8 +219,7 @@ class HttpToolsProtocol(BaseProtocol):
                 http10 = parser.get_http_version() == "1.0"
                 self._v11 = not http10
         key, headers = self._key, self._headers
-        if key is not None:
-            self._key = None
+        self._key = None   # (a store costs less than a test)
         if headers is not NO_HEADERS:
             self._headers = NO_HEADERS
         self.request(parser.get_method(), url, body, key, headers, not keep_alive or http10,

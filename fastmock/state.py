@@ -269,6 +269,11 @@ class Connections:
     def requests(self) -> int:
         return self.closed_requests + sum(p.served for p in self.open)
 
+    def forget_keys(self) -> None:
+        """The API keys changed: no connection's last accepted key counts any more."""
+        for proto in self.open:
+            proto.forget_key()
+
     def sweep(self, now: float) -> None:
         """Close connections past their deadline (called once a second, not a timer each).
 
@@ -363,6 +368,7 @@ class App:
         self.keys = KeyRing(admin=bool(config.admin_key))
         for key in config.api_keys:
             self.keys.add(key, "config", "config")
+        self.keys.forget = self.connections.forget_keys
         self.specs: dict[str, ModelSpec] = {}
         #: What the admin API changed, for --state-file: models it loaded, config models it
         #: unloaded. (Keys it created are the key ring's entries from source "admin".)

@@ -126,6 +126,48 @@ def test_a_deleted_key_is_not_replayed(make: Make) -> None:
     assert parse_responses(rig.feed(post(headers=auth)))[0].status == 401
 
 
+def test_a_connection_forgets_its_accepted_key_when_the_keys_change(make: Make) -> None:
+    # A connection takes the key it had accepted last by identity (BaseProtocol.known): every
+    # change of the keys must undo that, on the connection that made it and on idle ones.
+    rig = make(Config(api_keys=(KEY,)))
+    auth = [("Authorization", f"Bearer {KEY}")]
+    other = FakeTransport()
+    idle = rig.handler(rig.app, rig.scheduler, rig.connections)
+    idle.connection_made(other)  # type: ignore[arg-type]
+    for _ in range(3):   # routed, then replayed: the key is known on both connections
+        assert parse_responses(rig.feed(post(headers=auth)))[0].status == 200
+        idle.data_received(post(headers=auth))
+        assert parse_responses(other.take())[0].status == 200
+    assert rig.proto.known is not None and rig.proto.known[1] == f"Bearer {KEY}".encode()
+    for value in ("", "Bearer", f"Bearer {KEY}x"):   # near misses, on a connection that knows
+        (resp,) = parse_responses(rig.feed(post(headers=[("Authorization", value)])))
+        assert resp.status == 401, value
+    assert parse_responses(rig.feed(post()))[0].status == 401   # no key header at all
+    # The key is deleted and another one exists: refused on both connections.
+    gone = request_bytes("DELETE", f"/admin/auth/keys/{KEY}")
+    assert parse_responses(rig.feed(gone))[0].status == 200
+    rig.app.keys.add("sk-another-key-2", "other", "config")
+    assert parse_responses(rig.feed(post(headers=auth)))[0].status == 401
+    idle.data_received(post(headers=auth))
+    assert parse_responses(other.take())[0].status == 401
+    # No key left: the API is open, to requests without a key too (replayed alike) ...
+    assert parse_responses(rig.feed(request_bytes("DELETE", "/admin/auth/keys")))[0].status \
+        == 200
+    assert not rig.app.keys.active
+    for _ in range(3):
+        assert parse_responses(rig.feed(post()))[0].status == 200
+        idle.data_received(post())
+        assert parse_responses(other.take())[0].status == 200
+    # ... until a key is created: then a request without one is refused again, everywhere.
+    create = request_bytes("POST", "/admin/auth/keys", {"name": "new", "key": KEY})
+    assert parse_responses(rig.feed(create))[0].status == 200
+    assert parse_responses(rig.feed(post()))[0].status == 401
+    idle.data_received(post())
+    assert parse_responses(other.take())[0].status == 401
+    for _ in range(2):
+        assert parse_responses(rig.feed(post(headers=auth)))[0].status == 200
+
+
 def test_the_admin_key_is_read_without_api_keys(make: Make) -> None:
     rig = make(Config(admin_key="admin-secret-1"), peer=("10.0.0.9", 5000))
     listing = request_bytes("GET", "/admin/auth/keys",
