@@ -1,7 +1,9 @@
-"""What a start loads: uvloop without the TLS library, the listening host without the IDNA codec."""
+"""What a start loads: uvloop without the TLS library, the listening host without the IDNA codec;
+and how it runs: without the cyclic collector until the server listens."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
@@ -9,7 +11,9 @@ import urllib.request
 from pathlib import Path
 
 import orjson
+import pytest
 
+from fastmock import cli
 from tests.helpers import running_server
 
 
@@ -84,3 +88,46 @@ def test_with_asyncio_already_loaded_it_is_a_plain_import() -> None:
     got = _python(ECHO.format(before="import asyncio"))
     assert got == {"line": "over uvloop\n", "loop": "uvloop", "ssl_then": True,
                    "real_ssl_after": True}
+
+
+LISTENING = """
+    import asyncio, gc, json, os, signal
+    from fastmock import cli
+    seen = {}
+    listening = cli._listening
+
+    def probe(line):
+        seen["collecting_before"] = gc.isenabled()
+        listening(line)
+        seen["frozen"] = gc.get_freeze_count()
+        seen["collecting_after"] = gc.isenabled()
+        # a graceful stop (once serve() has its signal handlers)
+        asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
+
+    cli._listening = probe
+    code = cli.main(["--port", "0", "--log-level", "warning"])
+    print(json.dumps({**seen, "code": code, "collecting_at_exit": gc.isenabled()}))
+"""
+
+
+def test_the_start_runs_without_the_collector_and_freezes_what_it_built() -> None:
+    got = _python(LISTENING)
+    frozen = got.pop("frozen")
+    assert got == {"collecting_before": False, "collecting_after": True, "code": 0,
+                   "collecting_at_exit": True}
+    # The imports and the precomputed replies: everything tracked at that moment.
+    assert isinstance(frozen, int) and frozen > 10_000
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_main_gives_the_collector_back_as_it_found_it(collecting: bool) -> None:
+    before = gc.isenabled()
+    try:
+        if not collecting:
+            gc.disable()
+        assert cli.main(["--version"]) == 0
+        assert cli.main(["--no-such-flag"]) == 2
+        assert gc.isenabled() is collecting
+    finally:
+        if before:
+            gc.enable()
