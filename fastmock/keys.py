@@ -66,10 +66,6 @@ def presented_key(headers: list[Header]) -> bytes | None:
     return None
 
 
-def _nothing() -> None:
-    pass
-
-
 #: Accepted key headers remembered as they arrived; see ``KeyRing.accepted``.
 ACCEPTED_LIMIT = 1024
 
@@ -96,7 +92,7 @@ class KeyRing:
         self.read = admin
         #: Called when the keys change, after ``accepted`` is emptied: the connections forget
         #: the key they accepted last (see ``protocol.BaseProtocol.known``).
-        self.forget: Callable[[], object] = _nothing
+        self.forget: Callable[[], None] | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -150,7 +146,8 @@ class KeyRing:
         self.active = bool(self._entries)
         self.read = self.active or self.admin
         self.accepted.clear()
-        self.forget()
+        if self.forget is not None:
+            self.forget()
 
     def check_headers(self, headers: list[Header]) -> bool:
         """Whether the request's headers (lower-case names) present one of our keys."""

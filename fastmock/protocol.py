@@ -73,10 +73,8 @@ _ERROR_MESSAGES = {
 }
 
 #: A connection's known key while keys are needed and none was accepted on it yet: no
-#: request's key is this tuple, nor is any header this item (a name ends at its colon). And
-#: the value of no known key: equal to no header's value.
+#: request's key is this tuple, nor equal to it (a header's name ends at its colon).
 UNKNOWN: Header = (b":", b"")
-NO_VALUE = object()
 
 #: A queued request: (method, target, body, key header, other headers, close, http10), or a
 #: request that could not be read: (None, status, detail).
@@ -111,7 +109,7 @@ class BaseProtocol(asyncio.Protocol):
         # per connection
         "app", "scheduler", "connections", "transport", "writing_paused", "reading_paused",
         "loopback", "deadline", "waiting", "served", "swept", "in_message", "_queue", "_eof",
-        "_metered", "known", "known_value",
+        "_metered", "known",
         # per reply
         "stream", "_close_after", "_slot", "_waiting_for", "model",
     )
@@ -143,13 +141,12 @@ class BaseProtocol(asyncio.Protocol):
         self._metered = app.meter.sent.append
         #: The model of the reply being paced or waiting (for /metrics' gauges).
         self.model = ""
-        #: The key header last accepted on this connection, and its value: a handler that reads
-        #: that value again hands this very tuple on as the request's key, which is then
-        #: accepted by identity (a load test's client sends one key over and over: no hash, no
-        #: dict probe). None while the API needs no key: a request without one (key None) is
+        #: The key header last accepted on this connection: a handler that reads the same
+        #: header again hands this very tuple on as the request's key, which is then accepted
+        #: by identity (a load test's client sends one key over and over: no hash, no dict
+        #: probe). None while the API needs no key: a request without one (key None) is
         #: accepted the same way. Forgotten whenever the keys change (``forget_key``).
         self.known: Header | None = UNKNOWN if app.keys.active else None
-        self.known_value: object = NO_VALUE
 
     # -- transport callbacks -------------------------------------------------------------------
 
@@ -257,8 +254,7 @@ class BaseProtocol(asyncio.Protocol):
             if ready is None:
                 if app.shapes.table and self._reshape(method, target, body, key):
                     return
-            elif (ready.open or key is self.known or not app.keys.active
-                  or (key is not None and key[1] in app.keys.accepted and self._know(key))):
+            elif ready.open or key is self.known or self._key_opens(key):
                 if ready.date is not CLOCK.date and not ready.refresh(dispatch(ready.req, app)):
                     del app.ready[(method, target, body)]
                 else:
@@ -294,15 +290,20 @@ class BaseProtocol(asyncio.Protocol):
                     return
         self._answer(method, target, body, key, headers, close, http10)
 
-    def _know(self, key: Header) -> bool:
-        """Take ``key`` (accepted) as this connection's known key; True."""
-        self.known, self.known_value = key, key[1]
-        return True
+    def _key_opens(self, key: Header | None) -> bool:
+        """Whether ``key`` opens the API without the long way's check: none is needed, or it
+        was accepted before (then it is this connection's known key from now on)."""
+        keys = self.app.keys
+        if key is self.known or not keys.active:
+            return True
+        if key is not None and key[1] in keys.accepted:
+            self.known = key
+            return True
+        return False
 
     def forget_key(self) -> None:
         """The keys changed: what was accepted may not be any more."""
         self.known = UNKNOWN if self.app.keys.active else None
-        self.known_value = NO_VALUE
 
     def _granted(self, ready: Ready, key: Header | None) -> Parts | None:
         """A kept reply with trouble configured, beyond its credit: its parts with the rate
@@ -330,7 +331,7 @@ class BaseProtocol(asyncio.Protocol):
         if found is None:
             return False
         shape, raw = found
-        if app.keys.active and (key is None or key[1] not in app.keys.accepted):
+        if key is not self.known and not self._key_opens(key):
             return False
         ready = shape.ready
         if shape.date is not CLOCK.date:

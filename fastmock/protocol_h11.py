@@ -140,8 +140,9 @@ class H11Protocol(BaseProtocol):
                     self.request_error(*self.body_too_large())
                     return False
             elif kind is KEY:
-                if self._key is None:   # (see BaseProtocol.known)
-                    self._key = self.known if value == self.known_value else (name, value)
+                if self._key is None:   # (the known key's own tuple: see BaseProtocol.known)
+                    key = (name, value)
+                    self._key = self.known if key == self.known else key
             elif kind is OTHER:
                 self._headers.append((name, value))
             elif kind is CONNECTION:

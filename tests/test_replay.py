@@ -139,6 +139,13 @@ def test_a_connection_forgets_its_accepted_key_when_the_keys_change(make: Make) 
         idle.data_received(post(headers=auth))
         assert parse_responses(other.take())[0].status == 200
     assert rig.proto.known is not None and rig.proto.known[1] == f"Bearer {KEY}".encode()
+    # A connection that has accepted no key yet, on the replay path: nothing passes for one.
+    fresh_out = FakeTransport()
+    fresh = rig.handler(rig.app, rig.scheduler, rig.connections)
+    fresh.connection_made(fresh_out)  # type: ignore[arg-type]
+    for headers in ([("Authorization", "")], [], [("x-api-key", "")]):
+        fresh.data_received(post(headers=headers))
+        assert parse_responses(fresh_out.take())[0].status == 401, headers
     for value in ("", "Bearer", f"Bearer {KEY}x"):   # near misses, on a connection that knows
         (resp,) = parse_responses(rig.feed(post(headers=[("Authorization", value)])))
         assert resp.status == 401, value
