@@ -40,10 +40,9 @@ from locust.runners import WorkerRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from llm_metrics import Metrics
+from llm_mix import KINDS, Mix, draw, weights
 
 METRICS = Metrics()
-KINDS = ("chat", "chat_stream", "completions", "completions_stream", "embeddings", "responses",
-         "responses_stream")
 WORDS = ("load test proxy gateway token stream latency model server client request reply "
          "queue budget cache router retry backoff timeout header socket chunk event usage "
          "prompt answer agent tool schema vector rerank batch shard replica metric window").split()
@@ -72,55 +71,6 @@ def _options(parser: Any) -> None:
                        help="send vLLM's ignore_eos, so replies are max_tokens long")
     group.add_argument("--llm-out", default="", env_var="LOCUST_LLM_OUT",
                        help="the LLM metrics CSV (default: <--csv prefix>_llm.csv, or llm.csv)")
-
-
-def draw(spec: str) -> int:
-    """A length from ``N``, ``A:B`` (uniform) or ``normal:MEAN:SD`` (at least 1)."""
-    parts = spec.split(":")
-    if parts[0] == "normal":
-        return max(1, round(random.gauss(float(parts[1]), float(parts[2]))))
-    if len(parts) == 2:
-        return random.randint(int(parts[0]), int(parts[1]))
-    return int(parts[0])
-
-
-def weights(spec: str) -> tuple[list[str], list[float]]:
-    pairs = [item.split("=") for item in spec.split(",") if item]
-    for name, _ in pairs:
-        if name not in KINDS:
-            raise SystemExit(f"--mix: unknown kind {name!r}; kinds: {', '.join(KINDS)}")
-    return [name for name, _ in pairs], [float(w) for _, w in pairs]
-
-
-class Mix:
-    """A smooth weighted round robin: each kind as often as its weight says, spread evenly."""
-
-    def __init__(self, kinds: list[str], weights: list[float], start: int) -> None:
-        self.kinds, self.weights = kinds, weights
-        self.total = sum(weights)
-        self.current = [0.0] * len(kinds)
-        cycle = max(1, round(self.total))
-        for _ in range(int(van_der_corput(start) * cycle)):
-            self.next()
-
-    def next(self) -> str:
-        current = self.current
-        for i, weight in enumerate(self.weights):
-            current[i] += weight
-        best = max(range(len(current)), key=current.__getitem__)
-        current[best] -= self.total
-        return self.kinds[best]
-
-
-def van_der_corput(n: int) -> float:
-    """0, 1/2, 1/4, 3/4, 1/8, ...: where user ``n`` starts, so any number of users spread out."""
-    x, base = 0.0, 0.5
-    while n:
-        if n & 1:
-            x += base
-        n >>= 1
-        base /= 2
-    return x
 
 
 _users = itertools.count()

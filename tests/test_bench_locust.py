@@ -21,7 +21,7 @@ BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 
 from llm_metrics import read_csv  # noqa: E402
-from locustfile import Mix, weights  # noqa: E402
+from llm_mix import Mix, weights  # noqa: E402
 
 MIX = "chat=1,chat_stream=3,completions_stream=1,responses_stream=1,embeddings=1"
 PACE = ("--ttft-ms", "30", "--itl-ms", "20")
@@ -33,6 +33,12 @@ def locust(host: str, csv: Path, *args: str, key: str = "", seconds: int = 3) ->
                     "--csv", str(csv), "--only-summary", "--mix", MIX, *args],
                    check=True, timeout=seconds + 60, capture_output=True,
                    env={"PATH": "/usr/bin:/bin", "LOCUST_API_KEY": key})
+
+
+def test_the_suite_runs_on_the_standard_library_unpatched() -> None:
+    # Importing Locust monkey-patches sockets, threads and time with gevent in the whole
+    # process: the tests here import what the users send from llm_mix, which needs no Locust.
+    assert "gevent" not in sys.modules and "locust" not in sys.modules
 
 
 def test_the_mix_holds_its_proportions_and_users_start_apart() -> None:
