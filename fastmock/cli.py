@@ -121,8 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(sys.argv[1:] if argv is None else argv)
     finally:
-        if collecting:
-            gc.enable()
+        (gc.enable if collecting else gc.disable)()   # (listening turned it on)
 
 
 def _listening(line: str) -> None:

@@ -291,10 +291,11 @@ class BaseProtocol(asyncio.Protocol):
         self._answer(method, target, body, key, headers, close, http10)
 
     def _key_opens(self, key: Header | None) -> bool:
-        """Whether ``key`` opens the API without the long way's check: none is needed, or it
-        was accepted before (then it is this connection's known key from now on)."""
+        """Whether ``key``, not this connection's known key (the callers test that first),
+        opens the API without the long way's check: none is needed, or it was accepted before
+        (then it is this connection's known key from now on)."""
         keys = self.app.keys
-        if key is self.known or not keys.active:
+        if not keys.active:
             return True
         if key is not None and key[1] in keys.accepted:
             self.known = key

@@ -93,7 +93,8 @@ def test_with_asyncio_already_loaded_it_is_a_plain_import() -> None:
 LISTENING = """
     import asyncio, gc, json, os, signal
     from fastmock import cli
-    seen = {}
+    {before}
+    seen = {{}}
     listening = cli._listening
 
     def probe(line):
@@ -106,15 +107,17 @@ LISTENING = """
 
     cli._listening = probe
     code = cli.main(["--port", "0", "--log-level", "warning"])
-    print(json.dumps({**seen, "code": code, "collecting_at_exit": gc.isenabled()}))
+    print(json.dumps({{**seen, "code": code, "collecting_at_exit": gc.isenabled()}}))
 """
 
 
-def test_the_start_runs_without_the_collector_and_freezes_what_it_built() -> None:
-    got = _python(LISTENING)
+@pytest.mark.parametrize("collecting", [True, False])
+def test_the_start_runs_without_the_collector_and_freezes_what_it_built(collecting: bool) -> None:
+    got = _python(LISTENING.format(before="" if collecting else "gc.disable()"))
     frozen = got.pop("frozen")
+    # on while it serves; at the end, as main found it
     assert got == {"collecting_before": False, "collecting_after": True, "code": 0,
-                   "collecting_at_exit": True}
+                   "collecting_at_exit": collecting}
     # The imports and the precomputed replies: everything tracked at that moment.
     assert isinstance(frozen, int) and frozen > 10_000
 
